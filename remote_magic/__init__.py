@@ -1,0 +1,80 @@
+"""Run code on a remote Jupyter server's kernel as if it were local.
+
+In a notebook: ``%load_ext remote_magic``, then ``%remote connect URL`` and ``%%remote`` cells.
+In a script::
+
+    import remote_magic
+    conn = remote_magic.connect("http://host:8888/", token_env="JUPYTER_TOKEN")
+    print(conn.run("1 + 1").result)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .channel import KernelChannel
+from .errors import (
+    AuthenticationError,
+    ConnectionLost,
+    ConnectionNotFound,
+    ExecutionTimeout,
+    KernelDied,
+    NotAJupyterServer,
+    NotFound,
+    RemoteExecutionError,
+    RemoteMagicError,
+    ServerError,
+    ServerUnreachable,
+    UsageError,
+)
+from .kernel import RemoteKernel
+from .outputs import ExecutionResult, OutputList
+from .registry import Connection, Registry
+from .server import Server
+
+__version__ = "0.1.0"
+
+#: The process-wide registry the magics use.
+registry = Registry()
+
+
+def connect(url: str, **options: Any) -> Connection:
+    """Register a server in the process-wide registry and make it current (see :meth:`Registry.connect`)."""
+    return registry.connect(url, **options)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext remote_magic``."""
+    from .magics import RemoteMagics
+
+    ipython.register_magics(RemoteMagics(ipython, registry=registry))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext remote_magic``: close every connection (kernels started here are stopped)."""
+    registry.clear()
+
+
+__all__ = [
+    "AuthenticationError",
+    "Connection",
+    "ConnectionLost",
+    "ConnectionNotFound",
+    "ExecutionResult",
+    "ExecutionTimeout",
+    "KernelChannel",
+    "KernelDied",
+    "NotAJupyterServer",
+    "NotFound",
+    "OutputList",
+    "Registry",
+    "RemoteExecutionError",
+    "RemoteKernel",
+    "RemoteMagicError",
+    "Server",
+    "ServerError",
+    "ServerUnreachable",
+    "UsageError",
+    "connect",
+    "registry",
+]

@@ -1,0 +1,358 @@
+"""One persistent websocket to one remote kernel, and the execute loop over it.
+
+A reader thread owns the socket: it decodes frames, keeps only messages answering this client
+(and the server's own ``dead``/``restarting`` status), and re-connects with the same client
+session id when the socket drops, so the server replays what it buffered meanwhile.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import websocket
+
+from . import protocol
+from .errors import AuthenticationError, ConnectionLost, ExecutionTimeout, KernelDied, NotFound
+from .protocol import Message
+from .rest import RestClient
+
+log = logging.getLogger("remote_magic")
+
+#: One client session id for the life of the process, reused on every reconnect.
+CLIENT_SESSION_ID = protocol.new_session_id()
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+_INTERRUPT_GRACE = 10.0
+
+
+class _Dropped:
+    """Put in the inbox when the connection is gone for good."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class KernelChannel:
+    """The websocket of one kernel. Use :meth:`execute`; it opens the connection on first use."""
+
+    def __init__(
+        self,
+        rest: RestClient,
+        kernel_id: str,
+        *,
+        session_id: str = CLIENT_SESSION_ID,
+        protocol_choice: str = "auto",
+        connect_timeout: float = 30.0,
+        max_retries: int = 5,
+    ):
+        if protocol_choice not in ("auto", "v1", "legacy"):
+            raise ValueError("protocol_choice must be 'auto', 'v1' or 'legacy'")
+        self._rest = rest
+        self.kernel_id = kernel_id
+        self.session_id = session_id
+        self.protocol_choice = protocol_choice
+        self.connect_timeout = connect_timeout
+        self.max_retries = max_retries
+        self.kernel_info: Message | None = None
+        self.reconnects = 0
+        self._ws: websocket.WebSocket | None = None
+        self._v1 = False
+        self._inbox: queue.SimpleQueue[Message | _Dropped] = queue.SimpleQueue()
+        self._reader: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.RLock()  # one request at a time
+        self._send_lock = threading.Lock()
+        self._connected = threading.Event()
+        self._recent_requests: collections.deque[str] = collections.deque(maxlen=64)
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<KernelChannel {self.kernel_id} {self.protocol or 'unopened'} {state}>"
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def protocol(self) -> str | None:
+        """``"v1"`` or ``"legacy"``, as the server selected; None before the first open."""
+        if self._ws is None:
+            return None
+        return "v1" if self._v1 else "legacy"
+
+    @property
+    def is_closed(self) -> bool:
+        """True once closed for good (by :meth:`close` or after reconnecting failed)."""
+        return self._closed
+
+    @property
+    def is_open(self) -> bool:
+        return self._connected.is_set() and not self._closed
+
+    def open(self) -> None:
+        """Connect (if not connected) and wait for the kernel to answer ``kernel_info``."""
+        with self._lock:
+            if self._closed:
+                raise ConnectionLost(f"The channel to kernel {self.kernel_id} was closed; get a new one.")
+            if self._reader is not None:
+                return
+            self._ws = self._connect()
+            self._connected.set()
+            self._reader = threading.Thread(
+                target=self._read_loop, name=f"remote_magic-{self.kernel_id[:8]}", daemon=True
+            )
+            self._reader.start()
+            self.kernel_info = self.request("kernel_info_request", {}, timeout=self.connect_timeout)
+
+    def close(self) -> None:
+        """Close the websocket for good (the kernel keeps running)."""
+        self._closed = True
+        self._connected.clear()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # already broken: nothing left to close
+                ws.abort()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2)
+
+    def _connect(self) -> websocket.WebSocket:
+        url = self._rest.url.websocket("kernels", self.kernel_id, "channels", query={"session_id": self.session_id})
+        subprotocols = None if self.protocol_choice == "legacy" else [protocol.V1_SUBPROTOCOL]
+        ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True, sslopt=self._sslopt())
+        try:
+            ws.connect(
+                url,
+                header=self._rest.auth.header_lines(),
+                subprotocols=subprotocols,
+                timeout=self.connect_timeout,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise self._handshake_error(exc.status_code) from None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ConnectionLost(
+                f"Cannot open the websocket of kernel {self.kernel_id} on {self._rest.url} "
+                f"({type(exc).__name__}); check the server is running."
+            ) from None
+        chosen = ws.getsubprotocol()
+        if self.protocol_choice == "v1" and chosen != protocol.V1_SUBPROTOCOL:
+            ws.close()
+            raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.")
+        self._v1 = chosen == protocol.V1_SUBPROTOCOL
+        ws.settimeout(None)  # TCP keepalive (on by default) notices a dead peer
+        return ws
+
+    def _sslopt(self) -> dict[str, Any]:
+        import ssl
+
+        verify = self._rest.verify
+        if verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        if isinstance(verify, str):
+            return {"ca_certs": verify}
+        return {}
+
+    def _handshake_error(self, status: int) -> Exception:
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{self._rest.url} refused the kernel websocket (HTTP {status}); check the token."
+            )
+        if status == 404:
+            return NotFound(f"Kernel {self.kernel_id} does not exist on {self._rest.url}; list kernels to pick one.")
+        return ConnectionLost(f"{self._rest.url} refused the kernel websocket (HTTP {status}).")
+
+    def _reconnect(self) -> websocket.WebSocket | Exception:
+        """Re-open with the same session id; give up after a few tries or at once on 403/404."""
+        delay = 0.25
+        error: Exception = ConnectionLost(f"Lost the websocket of kernel {self.kernel_id}.")
+        for _ in range(self.max_retries):
+            if self._closed:
+                break
+            try:
+                ws = self._connect()
+            except (AuthenticationError, NotFound) as exc:
+                return exc
+            except ConnectionLost as exc:
+                error = exc
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+                continue
+            self.reconnects += 1
+            log.info("Reconnected to kernel %s", self.kernel_id)
+            return ws
+        return ConnectionLost(f"{error} Gave up after {self.max_retries} tries.")
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_loop(self) -> None:
+        while not self._closed:
+            ws = self._ws
+            try:
+                if _QUICKACK is not None and ws.sock is not None:
+                    ws.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                opcode, data = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise websocket.WebSocketConnectionClosedException("closed by the server")
+            except (OSError, AttributeError, websocket.WebSocketException):
+                if self._closed:
+                    return
+                self._connected.clear()
+                result = self._reconnect()
+                if isinstance(result, Exception):
+                    self._closed = True
+                    self._inbox.put(_Dropped(result))
+                    return
+                self._ws = result
+                self._connected.set()
+                continue
+            self._accept(self._decode(opcode, data))
+
+    def _decode(self, opcode: int, data: bytes) -> Message:
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            return protocol.decode_legacy(data.decode("utf-8"))
+        return protocol.decode_v1(data) if self._v1 else protocol.decode_legacy(data)
+
+    def _accept(self, msg: Message) -> None:
+        parent = msg["parent_header"]
+        if parent.get("session") == self.session_id or (not parent and _is_kernel_gone(msg)):
+            self._inbox.put(msg)
+
+    # ------------------------------------------------------------------ requests
+
+    def send(self, msg: Message) -> None:
+        """Send one message, waiting for a reconnect in progress if need be."""
+        payload = protocol.encode_v1(msg) if self._v1 else protocol.encode_legacy(msg)
+        opcode = websocket.ABNF.OPCODE_TEXT if isinstance(payload, str) else websocket.ABNF.OPCODE_BINARY
+        for attempt in range(2):
+            if not self._connected.wait(self.connect_timeout) or self._closed:
+                break
+            try:
+                with self._send_lock:
+                    self._ws.send(payload, opcode)
+                return
+            except (OSError, websocket.WebSocketException):
+                self._connected.clear()
+                time.sleep(0.05 * (attempt + 1))
+        raise ConnectionLost(f"Could not send to kernel {self.kernel_id}: the websocket is down.")
+
+    def new_message(self, msg_type: str, content: dict[str, Any], *, channel: str = "shell", parent: Message | None = None) -> Message:
+        return protocol.new_message(msg_type, content, session=self.session_id, channel=channel, parent=parent)
+
+    def request(self, msg_type: str, content: dict[str, Any], *, timeout: float | None = 30.0) -> Message:
+        """Send a shell request and return its reply (iopub traffic of it is discarded)."""
+        reply: Message | None = None
+        for msg in self._exchange(self.new_message(msg_type, content), timeout, wait_idle=False):
+            if msg["channel"] == "shell":
+                reply = msg
+        assert reply is not None
+        return reply
+
+    def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = False,
+        user_expressions: dict[str, str] | None = None,
+        stop_on_error: bool = True,
+        timeout: float | None = None,
+        on_keyboard_interrupt: Callable[[], None] | None = None,
+    ) -> Iterator[Message]:
+        """Run ``code``; yield every message of that request: iopub, stdin ``input_request``s,
+        and last the ``execute_reply``.
+
+        Ends after the reply and the matching ``idle`` status. Raises :class:`KernelDied` on the
+        server's ``dead``/``restarting`` status, :class:`ExecutionTimeout` past ``timeout`` seconds,
+        :class:`ConnectionLost` if the websocket cannot be re-established. A local Ctrl-C calls
+        ``on_keyboard_interrupt`` (e.g. interrupt the kernel) and keeps draining the outputs.
+        """
+        self.open()
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": allow_stdin,
+            "stop_on_error": stop_on_error,
+        }
+        request = self.new_message("execute_request", content)
+        yield from self._exchange(request, timeout, wait_idle=True, on_keyboard_interrupt=on_keyboard_interrupt)
+
+    def send_input(self, value: str, input_request: Message) -> None:
+        """Answer a stdin ``input_request`` yielded by :meth:`execute`."""
+        self.send(self.new_message("input_reply", {"value": value}, channel="stdin", parent=input_request))
+
+    def _exchange(
+        self,
+        request: Message,
+        timeout: float | None,
+        *,
+        wait_idle: bool,
+        on_keyboard_interrupt: Callable[[], None] | None = None,
+    ) -> Iterator[Message]:
+        with self._lock:
+            if self._reader is None:
+                self.open()
+            msg_id = request["msg_id"]
+            self._recent_requests.append(msg_id)
+            self.send(request)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            got_reply = False
+            got_idle = not wait_idle
+            interrupted = False
+            while not (got_reply and got_idle):
+                try:
+                    item = self._next(deadline, msg_id)
+                except KeyboardInterrupt:
+                    if interrupted or on_keyboard_interrupt is None:
+                        raise
+                    interrupted = True
+                    on_keyboard_interrupt()
+                    grace = time.monotonic() + _INTERRUPT_GRACE
+                    deadline = grace if deadline is None else min(deadline, grace)
+                    continue
+                if protocol.parent_msg_id(item) == msg_id:
+                    if item["channel"] == "shell":
+                        got_reply = True
+                    elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
+                        got_idle = True
+                    yield item
+                elif _is_kernel_gone(item) and not item["parent_header"]:
+                    state = item["content"]["execution_state"]
+                    raise KernelDied(
+                        f"Kernel {self.kernel_id} died during the request "
+                        f"({'the server restarted it, state is lost' if state == 'restarting' else 'it is dead'}); "
+                        "outputs until then were shown."
+                    )
+                elif self._is_late_output(item):
+                    yield item
+
+    def _next(self, deadline: float | None, msg_id: str) -> Message:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise ExecutionTimeout(f"Kernel {self.kernel_id} did not finish request {msg_id[:8]} in time.")
+        try:
+            item = self._inbox.get(timeout=remaining)
+        except queue.Empty:
+            raise ExecutionTimeout(
+                f"Kernel {self.kernel_id} did not finish in time; it may still be running "
+                "(interrupt it, or raise the timeout)."
+            ) from None
+        if isinstance(item, _Dropped):
+            self._inbox.put(item)  # stays dropped for later callers
+            raise item.error
+        return item
+
+    def _is_late_output(self, msg: Message) -> bool:
+        return msg["msg_type"] in protocol.OUTPUT_TYPES and protocol.parent_msg_id(msg) in self._recent_requests
+
+
+def _is_kernel_gone(msg: Message) -> bool:
+    return msg["msg_type"] == "status" and msg["content"].get("execution_state") in ("dead", "restarting")

@@ -1,0 +1,64 @@
+"""Named exceptions: each one a failure a user can cause, with a one-line message saying what to do."""
+
+from __future__ import annotations
+
+
+class RemoteMagicError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback from inside the package.
+        return [f"{type(self).__name__}: {self}"]
+
+
+class UsageError(RemoteMagicError):
+    """The call itself is wrong (bad option, missing argument, unknown name)."""
+
+
+class AuthenticationError(RemoteMagicError):
+    """The server refused the token (HTTP 401/403)."""
+
+
+class ServerUnreachable(RemoteMagicError):
+    """No server answered at that address (unknown host, refused, timed out, TLS failure)."""
+
+
+class NotAJupyterServer(RemoteMagicError):
+    """Something answered, but not with the Jupyter Server REST API."""
+
+
+class NotFound(RemoteMagicError):
+    """The kernel, session or path does not exist on the server (HTTP 404)."""
+
+
+class ServerError(RemoteMagicError):
+    """The server answered with an error of its own (HTTP 4xx/5xx other than the above)."""
+
+
+class ConnectionLost(RemoteMagicError):
+    """The kernel websocket dropped and could not be re-established."""
+
+
+class KernelDied(RemoteMagicError):
+    """The remote kernel died or was restarted while a request was pending."""
+
+
+class ExecutionTimeout(RemoteMagicError):
+    """An execution did not finish before its deadline."""
+
+
+class ConnectionNotFound(UsageError):
+    """No connection with that name is registered."""
+
+
+class RemoteExecutionError(RemoteMagicError):
+    """The remote code raised; carries the remote exception name, value and traceback."""
+
+    def __init__(self, ename: str, evalue: str, traceback: list[str] | None = None):
+        super().__init__(f"{ename}: {evalue}" if evalue else ename)
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = list(traceback or [])
+
+    def _render_traceback_(self) -> list[str]:
+        return self.traceback or [str(self)]

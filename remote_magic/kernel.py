@@ -1,0 +1,98 @@
+"""A handle on one remote kernel: run code, interrupt, restart, shut down."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .channel import KernelChannel
+from .outputs import ExecutionResult, OutputList
+from .protocol import Message
+
+if TYPE_CHECKING:
+    from .server import Server
+
+InputFunction = Callable[[str, bool], str]
+
+
+def ask_locally(prompt: str, password: bool) -> str:
+    """Answer a remote ``input()``/``getpass()`` at the local terminal or notebook."""
+    return getpass.getpass(prompt) if password else input(prompt)
+
+
+class RemoteKernel:
+    """A kernel on a server. The websocket opens on first use and is shared by all handles."""
+
+    def __init__(self, server: Server, kernel_id: str):
+        self.server = server
+        self.id = kernel_id
+
+    def __repr__(self) -> str:
+        return f"<RemoteKernel {self.id} on {self.server.url}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteKernel) and (other.server, other.id) == (self.server, self.id)
+
+    def __hash__(self) -> int:
+        return hash((id(self.server), self.id))
+
+    @property
+    def channel(self) -> KernelChannel:
+        return self.server.channel(self.id)
+
+    def model(self) -> dict[str, Any]:
+        """The server's model: id, name, execution_state, last_activity, connections."""
+        return self.server.kernels.get(self.id)
+
+    def execute(self, code: str, **options: Any) -> Iterator[Message]:
+        """Yield the messages of one execution (see :meth:`KernelChannel.execute`).
+        A local Ctrl-C interrupts the remote kernel and the outputs keep coming."""
+        options.setdefault("on_keyboard_interrupt", self.interrupt)
+        return self.channel.execute(code, **options)
+
+    def run(
+        self,
+        code: str,
+        *,
+        timeout: float | None = None,
+        on_message: Callable[[Message], None] | None = None,
+        input: InputFunction | None = ask_locally,
+        raise_on_error: bool = False,
+        **options: Any,
+    ) -> ExecutionResult:
+        """Run ``code`` and collect its outputs.
+
+        ``on_message`` sees every message as it arrives (for live display); ``input`` answers the
+        remote ``input()``/``getpass()`` (None refuses stdin); ``raise_on_error`` raises
+        :class:`~remote_magic.errors.RemoteExecutionError` when the remote code raised.
+        """
+        outputs = OutputList()
+        result = ExecutionResult(outputs=outputs.outputs)
+        for msg in self.execute(code, timeout=timeout, allow_stdin=input is not None, **options):
+            if on_message is not None:
+                on_message(msg)
+            if msg["msg_type"] == "input_request":
+                content = msg["content"]
+                self.channel.send_input(input(content.get("prompt", ""), bool(content.get("password"))), msg)
+            elif msg["channel"] == "shell":
+                result.reply = msg["content"]
+            else:
+                outputs.add(msg)
+        result.outputs = outputs.outputs
+        return result.raise_for_error() if raise_on_error else result
+
+    def interrupt(self) -> None:
+        self.server.kernels.interrupt(self.id)
+
+    def restart(self) -> None:
+        """Restart the kernel (its state is lost) and wait until it answers again."""
+        self.server.kernels.restart(self.id)
+        channel = self.channel
+        if channel.is_open:
+            channel.kernel_info = channel.request("kernel_info_request", {}, timeout=60)
+
+    def shutdown(self) -> None:
+        """Stop the kernel on the server and close its websocket."""
+        self.server.forget_channel(self.id)
+        self.server.kernels.shutdown(self.id)

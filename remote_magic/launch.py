@@ -1,0 +1,105 @@
+"""Start a private Jupyter Server on 127.0.0.1 with a random port and token, and stop it cleanly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+import requests
+
+from .errors import RemoteMagicError
+
+
+class LaunchError(RemoteMagicError):
+    """The local Jupyter Server did not start."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LaunchedServer:
+    """A ``jupyter server`` child process. The token is passed by environment, never on the command line."""
+
+    def __init__(
+        self,
+        root_dir: str | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 60.0,
+        command: Sequence[str] = (sys.executable, "-m", "jupyter_server"),
+    ):
+        self.root_dir = os.path.abspath(root_dir or tempfile.mkdtemp(prefix="remote_magic-root-"))
+        self.port = free_port()
+        self.token = secrets.token_hex(24)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._log = tempfile.TemporaryFile()
+        child_env = {**os.environ, **(env or {}), "JUPYTER_TOKEN": self.token}
+        args = [
+            *command,
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={self.root_dir}",
+            *extra_args,
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            args.append("--ServerApp.allow_root=True")
+        self.process = subprocess.Popen(
+            args, env=child_env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self._wait_ready(startup_timeout)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LaunchedServer {self.url} pid={self.process.pid} {state}>"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        headers = {"Authorization": f"token {self.token}"}
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise LaunchError(f"The local Jupyter Server exited at start: {self.log_tail()}")
+            try:
+                if requests.get(self.url + "api/status", headers=headers, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise LaunchError(f"The local Jupyter Server did not answer within {timeout:g}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines the server printed (the token is masked)."""
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", "replace").replace(self.token, "<token>")
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(no output)"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server (it shuts down its kernels first); kill it if it does not stop in time."""
+        if self.running:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()

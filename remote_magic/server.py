@@ -1,0 +1,109 @@
+"""A Jupyter server: its REST resources and the websockets of its kernels."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from .channel import KernelChannel
+from .contents import Contents
+from .errors import NotAJupyterServer, NotFound
+from .kernel import RemoteKernel
+from .resources import Kernels, Kernelspecs, Sessions
+from .rest import DEFAULT_TIMEOUT, RestClient
+from .urls import ServerURL, parse_server_url
+
+
+class Server:
+    """A Jupyter Server, JupyterHub single-user server or Kernel Gateway.
+
+    ``url`` may carry ``?token=``: it is taken and stripped at once. Without it the token comes from
+    ``token``, else from the ``JUPYTER_TOKEN`` environment variable, else none is sent.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        protocol: str = "auto",
+    ):
+        self.url: ServerURL
+        self.url, url_token = parse_server_url(url)
+        token = token or url_token or os.environ.get("JUPYTER_TOKEN") or None
+        self._rest = RestClient(self.url, token, verify=verify, ca_bundle=ca_bundle, timeout=timeout)
+        self.protocol = protocol
+        self.kernelspecs = Kernelspecs(self._rest)
+        self.kernels = Kernels(self._rest)
+        self.sessions = Sessions(self._rest)
+        self.contents = Contents(self._rest)
+        self._channels: dict[str, KernelChannel] = {}
+        self._channels_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Server {self.url}>"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._rest.auth.header_lines())
+
+    # ------------------------------------------------------------------ server-wide calls
+
+    def version(self) -> str:
+        """The server's API version (``GET /api``); raises NotAJupyterServer for anything else."""
+        body = self._rest.request("GET")
+        if not isinstance(body, dict) or "version" not in body:
+            raise NotAJupyterServer(f"{self.url} answered /api without a version; it is not a Jupyter server.")
+        return str(body["version"])
+
+    def status(self) -> dict[str, Any]:
+        """``GET /api/status``: started, last_activity, connections, kernels."""
+        return self._rest.request("GET", "status")
+
+    def me(self) -> dict[str, Any] | None:
+        """``GET /api/me``: the identity the token maps to (None where the server has no such API)."""
+        try:
+            return self._rest.request("GET", "me")
+        except NotFound:
+            return None
+
+    def shutdown(self) -> None:
+        """``POST /api/shutdown``: stop the whole server and every kernel on it."""
+        self.close()
+        self._rest.request("POST", "shutdown")
+
+    # ------------------------------------------------------------------ kernels
+
+    def kernel(self, kernel_id: str) -> RemoteKernel:
+        """A handle on an existing kernel (checked to exist)."""
+        self.kernels.get(kernel_id)
+        return RemoteKernel(self, kernel_id)
+
+    def start_kernel(self, name: str | None = None, path: str | None = None) -> RemoteKernel:
+        """Start a kernel of the kernelspec ``name`` (the server's default if None)."""
+        return RemoteKernel(self, self.kernels.start(name, path)["id"])
+
+    def channel(self, kernel_id: str) -> KernelChannel:
+        """The one websocket of this process to ``kernel_id`` (a second would evict the first)."""
+        with self._channels_lock:
+            channel = self._channels.get(kernel_id)
+            if channel is None or channel.is_closed:
+                channel = KernelChannel(self._rest, kernel_id, protocol_choice=self.protocol)
+                self._channels[kernel_id] = channel
+            return channel
+
+    def forget_channel(self, kernel_id: str) -> None:
+        with self._channels_lock:
+            channel = self._channels.pop(kernel_id, None)
+        if channel is not None:
+            channel.close()
+
+    def close(self) -> None:
+        """Close every websocket and the HTTP session; kernels keep running."""
+        for kernel_id in list(self._channels):
+            self.forget_channel(kernel_id)
+        self._rest.close()
