@@ -264,6 +264,7 @@ class KernelChannel:
         stop_on_error: bool = True,
         timeout: float | None = None,
         on_keyboard_interrupt: Callable[[], None] | None = None,
+        on_timeout: Callable[[], None] | None = None,
     ) -> Iterator[Message]:
         """Run ``code``; yield every message of that request: iopub, stdin ``input_request``s,
         and last the ``execute_reply``.
@@ -271,7 +272,9 @@ class KernelChannel:
         Ends after the reply and the matching ``idle`` status. Raises :class:`KernelDied` on the
         server's ``dead``/``restarting`` status, :class:`ExecutionTimeout` past ``timeout`` seconds,
         :class:`ConnectionLost` if the websocket cannot be re-established. A local Ctrl-C calls
-        ``on_keyboard_interrupt`` (e.g. interrupt the kernel) and keeps draining the outputs.
+        ``on_keyboard_interrupt`` (e.g. interrupt the kernel) and keeps draining the outputs;
+        likewise ``on_timeout`` at the deadline, after which the drained request still raises
+        :class:`ExecutionTimeout`.
         """
         self.open()
         content = {
@@ -283,7 +286,9 @@ class KernelChannel:
             "stop_on_error": stop_on_error,
         }
         request = self.new_message("execute_request", content)
-        yield from self._exchange(request, timeout, wait_idle=True, on_keyboard_interrupt=on_keyboard_interrupt)
+        yield from self._exchange(
+            request, timeout, wait_idle=True, on_keyboard_interrupt=on_keyboard_interrupt, on_timeout=on_timeout
+        )
 
     def send_input(self, value: str, input_request: Message) -> None:
         """Answer a stdin ``input_request`` yielded by :meth:`execute`."""
@@ -296,6 +301,7 @@ class KernelChannel:
         *,
         wait_idle: bool,
         on_keyboard_interrupt: Callable[[], None] | None = None,
+        on_timeout: Callable[[], None] | None = None,
     ) -> Iterator[Message]:
         with self._lock:
             if self._reader is None:
@@ -306,7 +312,7 @@ class KernelChannel:
             deadline = None if timeout is None else time.monotonic() + timeout
             got_reply = False
             got_idle = not wait_idle
-            interrupted = False
+            interrupted = timed_out = False
             while not (got_reply and got_idle):
                 try:
                     item = self._next(deadline, msg_id)
@@ -317,6 +323,13 @@ class KernelChannel:
                     on_keyboard_interrupt()
                     grace = time.monotonic() + _INTERRUPT_GRACE
                     deadline = grace if deadline is None else min(deadline, grace)
+                    continue
+                except ExecutionTimeout:
+                    if timed_out or on_timeout is None:
+                        raise
+                    timed_out = True
+                    on_timeout()
+                    deadline = time.monotonic() + _INTERRUPT_GRACE
                     continue
                 if protocol.parent_msg_id(item) == msg_id:
                     if item["channel"] == "shell":
@@ -333,6 +346,11 @@ class KernelChannel:
                     )
                 elif self._is_late_output(item):
                     yield item
+            if timed_out:
+                raise ExecutionTimeout(
+                    f"The request ran past its {timeout:g}s timeout and kernel {self.kernel_id} was "
+                    "interrupted; its outputs were shown."
+                )
 
     def _next(self, deadline: float | None, msg_id: str) -> Message:
         remaining = None if deadline is None else deadline - time.monotonic()
