@@ -45,9 +45,9 @@ def connect(url: str, **options: Any) -> Connection:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magic``."""
-    from .magics import RemoteMagics
+    from .magics import RemoteMagic
 
-    ipython.register_magics(RemoteMagics(ipython, registry=registry))
+    ipython.register_magics(RemoteMagic(ipython, registry=registry))
 
 
 def unload_ipython_extension(ipython: Any) -> None:

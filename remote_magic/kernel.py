@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,35 +52,59 @@ class RemoteKernel:
         options.setdefault("on_keyboard_interrupt", self.interrupt)
         return self.channel.execute(code, **options)
 
+    def stream(
+        self,
+        code: str,
+        sink: Callable[[Message], None],
+        *,
+        input: InputFunction | None = ask_locally,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Run ``code``, handing every message to ``sink`` as it arrives; return the
+        ``execute_reply`` content. ``input`` answers the remote ``input()``/``getpass()``
+        (None refuses stdin); if it fails, the remote kernel is interrupted rather than left waiting.
+        """
+        reply: dict[str, Any] = {}
+        for msg in self.execute(code, allow_stdin=input is not None, **options):
+            sink(msg)
+            if msg["msg_type"] == "input_request":
+                self._answer(msg, input)
+            elif msg["channel"] == "shell":
+                reply = msg["content"]
+        return reply
+
+    def _answer(self, request: Message, input: InputFunction) -> None:
+        content = request["content"]
+        try:
+            value = input(content.get("prompt", ""), bool(content.get("password")))
+        except (Exception, KeyboardInterrupt) as exc:
+            print(f"Could not ask for the remote input here ({type(exc).__name__}); interrupting the remote kernel.", file=sys.stderr)
+            self.interrupt()
+            return
+        self.channel.send_input(value, request)
+
     def run(
         self,
         code: str,
         *,
-        timeout: float | None = None,
         on_message: Callable[[Message], None] | None = None,
-        input: InputFunction | None = ask_locally,
         raise_on_error: bool = False,
         **options: Any,
     ) -> ExecutionResult:
-        """Run ``code`` and collect its outputs.
+        """Run ``code`` and collect its outputs as nbformat dicts.
 
-        ``on_message`` sees every message as it arrives (for live display); ``input`` answers the
-        remote ``input()``/``getpass()`` (None refuses stdin); ``raise_on_error`` raises
-        :class:`~remote_magic.errors.RemoteExecutionError` when the remote code raised.
+        ``on_message`` sees every message as it arrives; ``raise_on_error`` raises
+        :class:`~remote_magic.errors.RemoteExecutionError` when the remote code raised. Other
+        options are those of :meth:`stream` and :meth:`KernelChannel.execute` (``timeout``, ...).
         """
         outputs = OutputList()
-        result = ExecutionResult(outputs=outputs.outputs)
-        for msg in self.execute(code, timeout=timeout, allow_stdin=input is not None, **options):
+
+        def collect(msg: Message) -> None:
+            outputs.add(msg)
             if on_message is not None:
                 on_message(msg)
-            if msg["msg_type"] == "input_request":
-                content = msg["content"]
-                self.channel.send_input(input(content.get("prompt", ""), bool(content.get("password"))), msg)
-            elif msg["channel"] == "shell":
-                result.reply = msg["content"]
-            else:
-                outputs.add(msg)
-        result.outputs = outputs.outputs
+
+        result = ExecutionResult(outputs.outputs, self.stream(code, collect, **options))
         return result.raise_for_error() if raise_on_error else result
 
     def interrupt(self) -> None:

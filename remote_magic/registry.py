@@ -33,12 +33,30 @@ class Connection:
         assert self.kernel is not None
         return self.kernel
 
-    def start_kernel(self, name: str | None = None, path: str | None = None) -> RemoteKernel:
-        """Start a kernel, remember it as started here, and make it the default."""
+    def start_kernel(
+        self, name: str | None = None, path: str | None = None, *, make_default: bool = True
+    ) -> RemoteKernel:
+        """Start a kernel, remember it as started here, and (by default) make it the default."""
         kernel = self.server.start_kernel(name or self.kernel_name, path)
         self.started.add(kernel.id)
-        self.kernel = kernel
+        if make_default:
+            self.kernel = kernel
         return kernel
+
+    def kernel_for(self, choice: str | None = None) -> RemoteKernel:
+        """The kernel a cell asks for: the default one; or a running kernel whose id starts with
+        ``choice``; or this connection's kernel of kernelspec ``choice`` (started on first use)."""
+        if not choice:
+            return self.default_kernel()
+        running = self.server.kernels.list()
+        by_id = [k["id"] for k in running if k["id"].startswith(choice)]
+        if len(by_id) == 1:
+            return RemoteKernel(self.server, by_id[0])
+        default_id = self.kernel.id if self.kernel else None
+        mine = [k["id"] for k in running if k.get("name") == choice and (k["id"] == default_id or k["id"] in self.started)]
+        if mine:
+            return RemoteKernel(self.server, default_id if default_id in mine else mine[0])
+        return self.start_kernel(choice, make_default=False)
 
     def attach(self, kernel_id: str) -> RemoteKernel:
         """Make an existing kernel the default; it is never stopped unless asked explicitly."""

@@ -1,0 +1,130 @@
+"""``connect``, ``connections``, ``use``, ``disconnect``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import Any
+
+from ..errors import UsageError
+from ..tables import Table
+from ..urls import parse_server_url
+from . import Context, arg, command
+
+_CONNECT_EPILOG = """\
+The token: prefer --token-env VAR or the JUPYTER_TOKEN variable, or --ask-token for a hidden prompt.
+A URL with ?token=... is accepted; the token is stripped at once and never shown, but it stays in the
+cell's source, so avoid that form in notebooks you share."""
+
+
+@command(
+    "connect",
+    "Register a server, check it answers, and make it current.",
+    arg("url", nargs="?", help="server URL, e.g. http://host:8888/ (default: $JUPYTER_SERVER_URL)"),
+    arg("--name", "-n", help="connection name (default: from the host); an existing one is replaced"),
+    arg("--token-env", metavar="VAR", help="read the token from environment variable VAR"),
+    arg("--ask-token", action="store_true", help="ask for the token with a hidden prompt"),
+    arg("--kernel", metavar="SPEC", help="kernelspec for kernels started on first use"),
+    arg("--insecure", action="store_true", help="do not verify TLS certificates (trusted networks only)"),
+    arg("--ca-bundle", metavar="PATH", help="CA bundle to verify the server's TLS certificate"),
+    arg("--protocol", choices=["auto", "v1", "legacy"], help="kernel websocket protocol (default: auto)"),
+    epilog=_CONNECT_EPILOG,
+)
+def connect(context: Context, options: argparse.Namespace) -> None:
+    url = options.url or os.environ.get("JUPYTER_SERVER_URL")
+    if not url:
+        raise UsageError("%remote connect: give a server URL (or set JUPYTER_SERVER_URL).")
+    _, url_token = parse_server_url(url)
+    if url_token:
+        _scrub_history(context.magic.shell, url_token)
+    token = getpass.getpass("Token: ") if options.ask_token else None
+    connection = context.registry.connect(
+        url,
+        name=options.name,
+        token=token,
+        token_env=options.token_env,
+        kernel_name=options.kernel,
+        verify=not options.insecure,
+        ca_bundle=options.ca_bundle,
+        protocol=options.protocol or context.magic.protocol,
+    )
+    print(describe(connection))
+    if url_token:
+        print(
+            "Note: the token was taken from the URL and is kept in memory only; it is still in this "
+            "cell's source. Prefer --token-env VAR or JUPYTER_TOKEN.",
+            file=sys.stderr,
+        )
+
+
+def describe(connection: Any) -> str:
+    """The one line ``connect`` prints: name, URL, version, user, kernel count."""
+    server = connection.server
+    me = server.me() or {}
+    user = (me.get("identity") or {}).get("name") or (me.get("identity") or {}).get("username") or "-"
+    kernels = len(server.kernels.list())
+    return (
+        f"Connected {connection.name!r}: {server.url} (Jupyter server {server.version()}, user {user}, "
+        f"{kernels} kernel{'s' if kernels != 1 else ''} running)"
+    )
+
+
+def _scrub_history(shell: Any, token: str) -> None:
+    """Mask a token typed into the input line in IPython's in-memory and pending history."""
+    history = getattr(shell, "history_manager", None)
+    if history is None:
+        return
+    masked = "<token hidden>"
+    for lines in (history.input_hist_parsed, history.input_hist_raw):
+        for index, text in enumerate(lines):
+            if token in text:
+                lines[index] = text.replace(token, masked)
+    with history.db_input_cache_lock:
+        history.db_input_cache[:] = [
+            tuple(part.replace(token, masked) if isinstance(part, str) else part for part in entry)
+            for entry in history.db_input_cache
+        ]
+    database = getattr(history, "db", None)
+    if hasattr(database, "execute"):  # entries already saved to the history file
+        with database:
+            database.execute(
+                "UPDATE history SET source = replace(source, ?1, ?2), source_raw = replace(source_raw, ?1, ?2) "
+                "WHERE session = ?3",
+                (token, masked, history.session_number),
+            )
+
+
+@command("connections", "List the registered connections (the current one is marked).")
+def connections(context: Context, options: argparse.Namespace) -> Table:
+    current = context.registry.current
+    rows = [
+        {
+            "current": "*" if connection is current else "",
+            "name": connection.name,
+            "url": str(connection.server.url),
+            "kernel": connection.kernel.id if connection.kernel else None,
+            "started": len(connection.started),
+        }
+        for connection in context.registry
+    ]
+    return Table(rows, ["current", "name", "url", "kernel", "started"], title="Connections", empty="(no connections: %remote connect URL)")
+
+
+@command("use", "Make another registered connection current.", arg("name", help="connection name"))
+def use(context: Context, options: argparse.Namespace) -> None:
+    connection = context.registry.use(options.name)
+    print(f"Using {connection.name!r}: {connection.server.url}")
+
+
+@command(
+    "disconnect",
+    "Forget a connection; stop the kernels it started itself (never attached ones).",
+    arg("name", nargs="?", help="connection name (default: the current one)"),
+    arg("--keep-kernels", action="store_true", help="leave the kernels this connection started running"),
+)
+def disconnect(context: Context, options: argparse.Namespace) -> None:
+    name = context.registry.get(options.name).name
+    stopped = context.registry.remove(name, stop_started=not options.keep_kernels)
+    print(f"Disconnected {name!r}; stopped {len(stopped)} kernel{'s' if len(stopped) != 1 else ''} it had started.")

@@ -1,0 +1,109 @@
+"""``%remote`` and ``%%remote``: parse, route, show. The work is done by the API underneath."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Bool, CaselessStrEnum, Float, Unicode
+
+from .commands import ArgumentParser, Context, HelpShown, dispatch
+from .display import LiveDisplay, remote_exception
+from .errors import UsageError
+from .kernel import ask_locally
+from .registry import Registry
+
+CELL_PARSER = ArgumentParser(
+    prog="%%remote",
+    description="Run the cell on a remote kernel; outputs stream back live.",
+    epilog="Settings: %config RemoteMagic",
+)
+CELL_PARSER.add_argument("-c", "--conn", metavar="NAME", help="connection to use (default: the current one)")
+CELL_PARSER.add_argument(
+    "--kernel",
+    metavar="ID|SPEC",
+    help="a running kernel id (or unique prefix), or a kernelspec name: this connection's kernel of that spec",
+)
+CELL_PARSER.add_argument("--timeout", type=float, metavar="SECONDS", help="interrupt the remote kernel after this long")
+CELL_PARSER.add_argument(
+    "--no-raise", action="store_true", help="show a remote error without failing the local cell"
+)
+
+
+@magics_class
+class RemoteMagic(Magics):
+    """Run cells on a remote Jupyter kernel. Settings: ``%config RemoteMagic.<name> = value``."""
+
+    timeout = Float(
+        None, allow_none=True, help="Seconds a %%remote cell may run before the remote kernel is interrupted (None: no limit)."
+    ).tag(config=True)
+    raise_on_error = Bool(True, help="A remote error fails the local cell (so Run All, nbclient and papermill stop).").tag(
+        config=True
+    )
+    kernel_name = Unicode("", help="Kernelspec for kernels started on first use ('' : the server's default).").tag(config=True)
+    interrupt_on_timeout = Bool(True, help="Interrupt the remote kernel when a cell's timeout runs out.").tag(config=True)
+    protocol = CaselessStrEnum(
+        ["auto", "v1", "legacy"], "auto", help="Kernel websocket protocol for new connections."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, registry: Registry | None = None, **kwargs: Any):
+        super().__init__(shell=shell, **kwargs)
+        if registry is None:
+            from . import registry as default_registry
+
+            registry = default_registry
+        self.registry = registry
+        if shell is not None and self not in shell.configurables:
+            shell.configurables.append(self)
+
+    @line_cell_magic
+    def remote(self, line: str, cell: str | None = None) -> Any:
+        """%remote SUBCOMMAND [options]   (%remote --help lists them)
+        %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise]   run the cell remotely
+        """
+        if cell is None:
+            return dispatch(Context(self.registry, self), line)
+        try:
+            options = CELL_PARSER.parse_args(_split(line))
+        except HelpShown:
+            return None
+        return self.run_remote(cell, options)
+
+    def run_remote(self, code: str, options: argparse.Namespace) -> Any:
+        """Run ``code`` remotely, showing outputs as they arrive; return the remote result."""
+        connection = self.registry.get(options.conn)
+        if connection.kernel_name is None and self.kernel_name:
+            connection.kernel_name = self.kernel_name
+        kernel = connection.kernel_for(options.kernel)
+        timeout = options.timeout if options.timeout is not None else self.timeout
+        display = LiveDisplay()
+        try:
+            kernel.stream(
+                code,
+                display,
+                input=ask_locally if _local_stdin_allowed(self.shell) else None,
+                timeout=timeout,
+                on_timeout=kernel.interrupt if self.interrupt_on_timeout else None,
+            )
+        finally:
+            display.flush()
+        if display.error is not None:
+            if self.raise_on_error and not options.no_raise:
+                raise remote_exception(display.error)
+            display.show_error()
+        return display.result
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%remote: cannot parse the options ({exc}); check the quotes.") from None
+
+
+def _local_stdin_allowed(shell: Any) -> bool:
+    """False when the local frontend cannot answer input() (e.g. nbclient), so the remote says so at once."""
+    kernel = getattr(shell, "kernel", None)
+    return bool(getattr(kernel, "_allow_stdin", True))
