@@ -9,6 +9,7 @@ import pytest
 
 # Keep the test run's servers out of the user's own runtime directory (discovery tests rely on it).
 os.environ.setdefault("JUPYTER_RUNTIME_DIR", tempfile.mkdtemp(prefix="remote_magic-runtime-"))
+os.environ.setdefault("IPYTHONDIR", tempfile.mkdtemp(prefix="remote_magic-ipython-"))
 os.environ.pop("JUPYTER_TOKEN", None)
 os.environ.pop("JUPYTER_SERVER_URL", None)
 
