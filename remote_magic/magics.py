@@ -55,8 +55,6 @@ class RemoteMagic(Magics):
 
             registry = default_registry
         self.registry = registry
-        if shell is not None and self not in shell.configurables:
-            shell.configurables.append(self)
 
     @line_cell_magic
     def remote(self, line: str, cell: str | None = None) -> Any:

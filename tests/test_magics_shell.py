@@ -212,3 +212,21 @@ def test_ls_lists_like_ls_and_is_data(jupyter_server, ip, server):
         assert "<table" in html and "<td style='text-align:left'>open.ipynb</td>" in html
     finally:
         server.sessions.delete(session["id"])
+
+
+def test_settings_come_from_an_ipython_config_file(tmp_path):
+    import subprocess
+    import sys
+
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text("c.RemoteMagic.timeout = 7.5\nc.RemoteMagic.raise_on_error = False\n")
+    code = (
+        "get_ipython().run_line_magic('load_ext', 'remote_magic'); "
+        "m = get_ipython().magics_manager.registry['RemoteMagic']; print('SETTINGS', m.timeout, m.raise_on_error)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "IPython", f"--ipython-dir={tmp_path}", "--no-banner", "-c", code],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert "SETTINGS 7.5 False" in out.stdout, out.stderr
