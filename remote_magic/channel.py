@@ -312,24 +312,19 @@ class KernelChannel:
             deadline = None if timeout is None else time.monotonic() + timeout
             got_reply = False
             got_idle = not wait_idle
-            interrupted = timed_out = False
+            # Each hook fires once; then the request gets a grace period to finish and drain.
+            hooks = {KeyboardInterrupt: on_keyboard_interrupt, ExecutionTimeout: on_timeout}
+            fired: set[type] = set()
             while not (got_reply and got_idle):
                 try:
                     item = self._next(deadline, msg_id)
-                except KeyboardInterrupt:
-                    if interrupted or on_keyboard_interrupt is None:
+                except (KeyboardInterrupt, ExecutionTimeout) as exc:
+                    kind = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else ExecutionTimeout
+                    if kind in fired or hooks[kind] is None:
                         raise
-                    interrupted = True
-                    on_keyboard_interrupt()
-                    grace = time.monotonic() + _INTERRUPT_GRACE
-                    deadline = grace if deadline is None else min(deadline, grace)
-                    continue
-                except ExecutionTimeout:
-                    if timed_out or on_timeout is None:
-                        raise
-                    timed_out = True
-                    on_timeout()
-                    deadline = time.monotonic() + _INTERRUPT_GRACE
+                    fired.add(kind)
+                    hooks[kind]()
+                    deadline = _grace_deadline(deadline)
                     continue
                 if protocol.parent_msg_id(item) == msg_id:
                     if item["channel"] == "shell":
@@ -346,7 +341,7 @@ class KernelChannel:
                     )
                 elif self._is_late_output(item):
                     yield item
-            if timed_out:
+            if ExecutionTimeout in fired:
                 raise ExecutionTimeout(
                     f"The request ran past its {timeout:g}s timeout and kernel {self.kernel_id} was "
                     "interrupted; its outputs were shown."
@@ -370,6 +365,14 @@ class KernelChannel:
 
     def _is_late_output(self, msg: Message) -> bool:
         return msg["msg_type"] in protocol.OUTPUT_TYPES and protocol.parent_msg_id(msg) in self._recent_requests
+
+
+def _grace_deadline(deadline: float | None) -> float:
+    """The deadline after an interrupt: a short grace period, never later than a pending deadline."""
+    grace = time.monotonic() + _INTERRUPT_GRACE
+    if deadline is None or deadline <= time.monotonic():
+        return grace
+    return min(deadline, grace)
 
 
 def _is_kernel_gone(msg: Message) -> bool:
