@@ -1,12 +1,51 @@
-"""``/api/contents``: files, directories and notebooks on the server."""
+"""``/api/contents``: files, directories, notebooks and checkpoints on the server.
+
+Transfers are binary-safe: uploads go as base64, in JupyterLab's 1 MiB chunks when larger than one
+(numbered 1, 2, …, and -1 for the last, to a temporary name that is renamed into place at the end);
+downloads stream from ``files/PATH`` into a temporary local file that replaces the target only once
+complete. Both are checked against the size (and the SHA-256 where the server reports one). Nothing
+is overwritten, remotely or locally, unless ``overwrite=True``.
+"""
 
 from __future__ import annotations
 
+import base64
+import copy
+import hashlib
+import os
+import secrets
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from .errors import AlreadyExists, NotFound, ServerError, UsageError
 from .rest import RestClient
 
 Model = dict[str, Any]
+Cell = dict[str, Any]
+#: ``progress(bytes_done, bytes_total)``, called after each chunk of a transfer.
+Progress = Callable[[int, int], None]
+
+#: JupyterLab's upload chunk size; files larger than this are sent in several PUTs.
+CHUNK_SIZE = 1024 * 1024
+
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _clean(path: str) -> str:
+    return (path or "").strip().strip("/")
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{_clean(directory)}/{name}".strip("/")
+
+
+def _is_directory_path(path: str) -> bool:
+    """The root (``""``) or a path written with a trailing ``/``."""
+    return not _clean(path) or (path or "").rstrip().endswith("/")
 
 
 class Contents:
@@ -15,12 +54,27 @@ class Contents:
     def __init__(self, rest: RestClient):
         self._rest = rest
 
-    def get(self, path: str = "", *, content: bool = True, format: str | None = None) -> Model:
-        """The model at ``path``; with ``content=False`` only its metadata."""
+    # ------------------------------------------------------------------ reading
+
+    def get(
+        self,
+        path: str = "",
+        *,
+        content: bool = True,
+        format: str | None = None,
+        type: str | None = None,
+        hash: bool = False,
+    ) -> Model:
+        """The model at ``path``; with ``content=False`` only its metadata. ``hash=True`` asks for
+        the SHA-256 of the bytes (``model["hash"]``; servers before Jupyter Server 2.11 omit it)."""
         query = {"content": "1" if content else "0"}
         if format:
             query["format"] = format
-        return self._rest.request("GET", "contents", path, query=query)
+        if type:
+            query["type"] = type
+        if hash:
+            query["hash"] = "1"
+        return self._rest.request("GET", "contents", _clean(path), query=query)
 
     def list(self, path: str = "") -> list[Model]:
         """The entries of the directory at ``path`` (metadata only)."""
@@ -28,3 +82,342 @@ class Contents:
         if model.get("type") != "directory":
             return [model]
         return list(model.get("content") or [])
+
+    def info(self, path: str) -> Model | None:
+        """The metadata of ``path``, or None if nothing is there."""
+        try:
+            return self.get(path, content=False)
+        except NotFound:
+            return None
+
+    def exists(self, path: str) -> bool:
+        return self.info(path) is not None
+
+    def read_text(self, path: str) -> str:
+        """The text of a UTF-8 file (a notebook's JSON source for ``.ipynb``)."""
+        model = self.get(path, type="file", format="text")
+        return model["content"]
+
+    def read_bytes(self, path: str) -> bytes:
+        """The exact bytes of a file (streamed from ``files/PATH``)."""
+        return b"".join(self._iter_bytes(path))
+
+    def notebook(self, path: str) -> Model:
+        """The nbformat content of a notebook: ``{"cells": […], "metadata": …, "nbformat": 4, …}``."""
+        model = self.get(path, type="notebook")
+        return model["content"]
+
+    def cells(self, path: str) -> list[Cell]:
+        """A notebook's cells as nbformat dicts (every field they carry, ids included)."""
+        return self.notebook(path)["cells"]
+
+    # ------------------------------------------------------------------ writing
+
+    def save_notebook(self, path: str, notebook: Model) -> Model:
+        """Write a whole notebook (``PUT``, as the seeds' "update a notebook's contents" does)."""
+        return self._put(path, {"type": "notebook", "format": "json", "content": notebook})
+
+    def append_cells(self, path: str, *cells: str | Cell, cell_type: str = "code") -> list[Cell]:
+        """Append cells to a notebook and save it; returns the cells as written.
+
+        Each cell is a source string (a ``cell_type`` cell) or an nbformat cell dict, kept with every
+        field it carries; missing required fields are filled in and a cell id is made when the
+        notebook's format has ids (nbformat 4.5+) and the cell has none or a taken one.
+        """
+        notebook = self.notebook(path)
+        with_ids = (notebook.get("nbformat"), notebook.get("nbformat_minor", 0)) >= (4, 5)
+        taken = {cell.get("id") for cell in notebook["cells"]}
+        added = []
+        for given in cells:
+            cell = _new_cell(given, cell_type)
+            if with_ids and (not cell.get("id") or cell["id"] in taken):
+                cell["id"] = uuid.uuid4().hex[:8]
+            taken.add(cell.get("id"))
+            added.append(cell)
+        notebook["cells"].extend(added)
+        self.save_notebook(path, notebook)
+        return added
+
+    def append_cell(self, path: str, cell: str | Cell, *, cell_type: str = "code") -> Cell:
+        """Append one cell (see :meth:`append_cells`); returns it as written."""
+        return self.append_cells(path, cell, cell_type=cell_type)[0]
+
+    def write_text(self, path: str, text: str, *, overwrite: bool = False) -> Model:
+        """Write a UTF-8 text file."""
+        self._refuse_existing(path, overwrite)
+        return self._put(path, {"type": "file", "format": "text", "content": text})
+
+    def new_notebook(self, path: str = "") -> Model:
+        """Create an empty notebook at ``path`` (``.ipynb`` is added if missing); with a directory
+        (or ``""``) the server picks an unused ``UntitledN.ipynb`` in it, as ``POST`` does in the seeds."""
+        return self._new(path, "notebook")
+
+    def new_file(self, path: str = "") -> Model:
+        """Create an empty file at ``path``; with a directory the server picks ``untitledN``."""
+        return self._new(path, "file")
+
+    def mkdir(self, path: str, *, parents: bool = False) -> Model:
+        """Create a directory. ``parents=True`` creates missing parents and accepts an existing one
+        (like ``mkdir -p``)."""
+        parts = _clean(path).split("/")
+        if not parts[-1]:
+            raise UsageError("mkdir needs a directory path, e.g. data/raw.")
+        steps = ["/".join(parts[: i + 1]) for i in range(len(parts))] if parents else [_clean(path)]
+        model: Model = {}
+        for step in steps:
+            existing = self.info(step)
+            if existing is not None:
+                if not parents or existing["type"] != "directory":
+                    raise AlreadyExists(f"{step!r} already exists on the server ({existing['type']}).")
+                model = existing
+                continue
+            model = self._put(step, {"type": "directory"})
+        return model
+
+    def rename(self, source: str, target: str) -> Model:
+        """Rename or move (``PATCH {"path": target}``, the seeds' rename). A ``target`` that is an
+        existing directory, or ends with ``/``, receives ``source`` under its own name."""
+        source_model = self._require(source)
+        target = self._into_directory(target, source_model["name"])
+        self._refuse_existing(target, overwrite=False)
+        if "/" in target:
+            self._require(target.rpartition("/")[0])
+        return self._rest.request("PATCH", "contents", _clean(source), json_body={"path": target})
+
+    def delete(self, path: str, *, recursive: bool = False) -> Model:
+        """Delete a file, notebook or empty directory; a directory with content only when
+        ``recursive=True``. Returns the model of what was deleted."""
+        if not _clean(path):
+            raise UsageError("Refusing to delete the server's root directory.")
+        model = self._require(path)
+        entries = self.list(path) if model["type"] == "directory" else []
+        if entries and not recursive:
+            count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+            raise UsageError(
+                f"{_clean(path)!r} is a directory with {count}; pass --recursive "
+                "(recursive=True) to delete it and everything in it."
+            )
+        try:
+            self._rest.request("DELETE", "contents", _clean(path))
+        except ServerError:
+            if not entries:  # not the "directory not empty" refusal: nothing else to try
+                raise
+            for entry in entries:  # servers that never delete a full directory: empty it first
+                self.delete(entry["path"], recursive=True)
+            self._rest.request("DELETE", "contents", _clean(path))
+        return model
+
+    # ------------------------------------------------------------------ transfers
+
+    def upload(
+        self,
+        local: str | os.PathLike[str],
+        remote: str = "",
+        *,
+        overwrite: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+        progress: Progress | None = None,
+    ) -> Model:
+        """Upload a local file, byte for byte. ``remote`` defaults to the file's name in the root;
+        a directory (or a path ending with ``/``) receives it under its own name. Returns the
+        remote model (metadata)."""
+        source = Path(local).expanduser()
+        if not source.is_file():
+            raise UsageError(f"No local file {str(source)!r}; give the path of a file to upload.")
+        target = self._into_directory(remote, source.name)
+        self._refuse_existing(target, overwrite)
+        size = source.stat().st_size
+        digest = hashlib.sha256()
+        if size <= chunk_size:
+            data = source.read_bytes()
+            digest.update(data)
+            self._put(target, _file_body(data))
+            if progress:
+                progress(size, size)
+        else:
+            self._upload_chunks(source, target, size, chunk_size, digest, overwrite, progress)
+        return self._verify(target, size, digest.hexdigest())
+
+    def _upload_chunks(
+        self,
+        source: Path,
+        target: str,
+        size: int,
+        chunk_size: int,
+        digest: Any,
+        overwrite: bool,
+        progress: Progress | None,
+    ) -> None:
+        """JupyterLab's chunked upload, to a temporary name renamed into place once complete, so a
+        failed upload never leaves half a file under the target name."""
+        directory, _, name = target.rpartition("/")
+        partial = _join(directory, f"{name}.{secrets.token_hex(4)}.part")
+        try:
+            with source.open("rb") as stream:
+                for number, offset in enumerate(range(0, size, chunk_size), start=1):
+                    data = stream.read(chunk_size)
+                    digest.update(data)
+                    last = offset + chunk_size >= size
+                    self._put(partial, {**_file_body(data), "chunk": -1 if last else number})
+                    if progress:
+                        progress(offset + len(data), size)
+            if self.exists(target):
+                if not overwrite:
+                    raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
+                self._rest.request("DELETE", "contents", target)
+            self._rest.request("PATCH", "contents", partial, json_body={"path": target})
+        except BaseException:
+            self._discard(partial)
+            raise
+
+    def download(
+        self,
+        remote: str,
+        local: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Download a file byte for byte; ``local`` defaults to its name in the current directory,
+        and a local directory receives it under its own name. Returns the local path."""
+        model = self._require(remote)
+        if model["type"] == "directory":
+            raise UsageError(f"{_clean(remote)!r} is a directory; download its files one by one.")
+        target = Path(local).expanduser() if local else Path(model["name"])
+        if target.is_dir():
+            target = target / model["name"]
+        if target.exists() and not overwrite:
+            raise AlreadyExists(f"{str(target)!r} exists locally; pass --force (overwrite=True) to replace it.")
+        if not target.parent.is_dir():
+            raise UsageError(f"No local directory {str(target.parent)!r}; create it first.")
+        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            digest, done = hashlib.sha256(), 0
+            with os.fdopen(handle, "wb") as out:
+                for data in self._iter_bytes(remote):
+                    out.write(data)
+                    digest.update(data)
+                    done += len(data)
+                    if progress:
+                        progress(done, model.get("size") or done)
+            self._verify(remote, done, digest.hexdigest())
+            if target.exists() and not overwrite:
+                raise AlreadyExists(f"{str(target)!r} appeared locally during the download; nothing was replaced.")
+            os.replace(partial, target)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        return target
+
+    def _iter_bytes(self, path: str) -> Iterator[bytes]:
+        url = f"{self._rest.url}files/{quote(_clean(path), safe='/')}"
+        with self._rest.stream(url, f"files/{_clean(path)}") as response:
+            yield from response.iter_content(chunk_size=CHUNK_SIZE)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoints(self, path: str) -> list[Model]:
+        """The checkpoints of a file or notebook: ``[{"id", "last_modified"}]``."""
+        return self._rest.request("GET", "contents", _clean(path), "checkpoints")
+
+    def create_checkpoint(self, path: str) -> Model:
+        """Save a checkpoint of ``path`` now (the server keeps one per file by default)."""
+        return self._rest.request("POST", "contents", _clean(path), "checkpoints")
+
+    def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        """Put ``path`` back to the checkpoint ``checkpoint_id``."""
+        known = [c["id"] for c in self.checkpoints(path)]
+        if checkpoint_id not in known:
+            raise NotFound(f"{_clean(path)!r} has no checkpoint {checkpoint_id!r} (it has: {', '.join(known) or 'none'}).")
+        self._rest.request("POST", "contents", _clean(path), "checkpoints", checkpoint_id)
+
+    def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        self._rest.request("DELETE", "contents", _clean(path), "checkpoints", checkpoint_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _put(self, path: str, body: Model) -> Model:
+        return self._rest.request("PUT", "contents", _clean(path), json_body=body, timeout=120)
+
+    def _new(self, path: str, kind: str) -> Model:
+        if _is_directory_path(path) or (self.info(path) or {}).get("type") == "directory":
+            self._require(path)  # a missing directory: say so rather than create it
+            return self._rest.request("POST", "contents", _clean(path), json_body={"type": kind})
+        target = _clean(path)
+        if kind == "notebook" and not target.endswith(".ipynb"):
+            target += ".ipynb"
+        self._refuse_existing(target, overwrite=False)
+        return self._put(target, {"type": kind})
+
+    def _require(self, path: str) -> Model:
+        try:
+            return self.get(path, content=False)
+        except NotFound:
+            raise NotFound(f"No {_clean(path) or '/'!r} on the server; check the path with %remote ls.") from None
+
+    def _into_directory(self, target: str, name: str) -> str:
+        """``target``, or ``target/name`` when ``target`` is a directory."""
+        if _is_directory_path(target):
+            return _join(target, name)
+        existing = self.info(target)
+        return _join(target, name) if existing is not None and existing["type"] == "directory" else _clean(target)
+
+    def _refuse_existing(self, path: str, overwrite: bool) -> None:
+        if overwrite:
+            return
+        existing = self.info(path)
+        if existing is not None:
+            raise AlreadyExists(
+                f"{_clean(path)!r} already exists on the server ({existing['type']}); "
+                "pass --force (overwrite=True) to replace it."
+            )
+
+    def _verify(self, path: str, size: int, sha256: str) -> Model:
+        model = self.get(path, content=False, hash=True)
+        _check_transfer(path, model, size, sha256)
+        return {key: value for key, value in model.items() if key not in ("hash", "hash_algorithm")}
+
+    def _discard(self, path: str) -> None:
+        try:
+            self._rest.request("DELETE", "contents", path)
+        except Exception:  # best effort: the server may be the reason the upload failed
+            pass
+
+
+def _file_body(data: bytes) -> Model:
+    return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode("ascii")}
+
+
+def _check_transfer(path: str, model: Model, size: int, sha256: str) -> None:
+    """Compare a transfer with the server's size and (when it gives one) SHA-256."""
+    expected_size = model.get("size")
+    remote_hash = model.get("hash") if model.get("hash_algorithm") == "sha256" else None
+    if (expected_size is not None and expected_size != size) or (remote_hash and remote_hash != sha256):
+        raise ServerError(
+            f"The transfer of {_clean(path)!r} came out different from the server's copy "
+            f"({size} bytes here, {expected_size} there); run it again."
+        )
+
+
+def _new_cell(given: str | Cell, cell_type: str) -> Cell:
+    """An nbformat v4 cell from a source string or a cell dict (copied, every field kept)."""
+    if isinstance(given, str):
+        cell: Cell = {"cell_type": cell_type, "metadata": {}, "source": given}
+    elif isinstance(given, dict):
+        cell = copy.deepcopy(dict(given))
+    else:
+        raise UsageError(f"A cell is a source string or an nbformat cell dict, not {type(given).__name__}.")
+    if cell.get("cell_type") not in _CELL_TYPES or "source" not in cell:
+        raise UsageError(f"A cell needs a 'source' and a cell_type among {', '.join(_CELL_TYPES)}.")
+    cell.setdefault("metadata", {})
+    if cell["cell_type"] == "code":
+        cell.setdefault("execution_count", None)
+        cell.setdefault("outputs", [])
+    return cell
+
+
+def cell_source(cell: Cell) -> str:
+    """A cell's source as one string (nbformat allows a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)

@@ -31,6 +31,10 @@ class NotFound(RemoteMagicError):
     """The kernel, session or path does not exist on the server (HTTP 404)."""
 
 
+class AlreadyExists(RemoteMagicError):
+    """The target of a write, upload, download or rename exists and overwriting was not asked for."""
+
+
 class ServerError(RemoteMagicError):
     """The server answered with an error of its own (HTTP 4xx/5xx other than the above)."""
 

@@ -86,10 +86,24 @@ class RestClient:
         """Call ``api/<path>``; return the decoded JSON (None for an empty answer)."""
         url = self.url.api(*path, query=query)
         where = "api/" + "/".join(p.strip("/") for p in path if p)
+        response = self._send(method, url, json=json_body, timeout=timeout)
+        return self._decode(response, method, where, expect_json)
+
+    def stream(self, url: str, where: str) -> requests.Response:
+        """``GET url`` (a URL of this server outside ``api/``, e.g. ``files/…``) with the body left
+        to stream; error statuses raise like :meth:`request`. Close the response when done."""
+        response = self._send("GET", url, stream=True)
+        if response.status_code >= 300:
+            with response:
+                self._decode(response, "GET", where, expect_json=False)
+        return response
+
+    def _send(self, method: str, url: str, *, timeout: float | None = None, **options: Any) -> requests.Response:
+        """One HTTP call; transport failures become named exceptions."""
         log.debug("%s %s", method, url)
         try:
-            response = self.http.request(
-                method, url, json=json_body, timeout=timeout or self.timeout, allow_redirects=False
+            return self.http.request(
+                method, url, timeout=timeout or self.timeout, allow_redirects=False, **options
             )
         except requests.exceptions.SSLError:
             raise ServerUnreachable(
@@ -105,7 +119,6 @@ class RestClient:
             raise ServerUnreachable(
                 f"Cannot reach {self.url} ({_reason(exc)}); check the URL and that the server is running."
             ) from None
-        return self._decode(response, method, where, expect_json)
 
     def _decode(self, response: requests.Response, method: str, where: str, expect_json: bool) -> Any:
         status = response.status_code

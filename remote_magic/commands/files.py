@@ -1,18 +1,35 @@
-"""Files and notebooks on the server (the Contents API): ``ls``."""
+"""Files and notebooks on the server (the Contents API): ``ls``, ``cat``, ``mkdir``, ``mv``, ``rm``,
+``upload``, ``download``, ``new``, ``append-cell``, ``checkpoint``, ``checkpoints``, ``restore``."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from typing import Any
 
+from ..contents import CHUNK_SIZE, Cell, Progress, cell_source
+from ..errors import UsageError
+from ..prompt import confirm
 from ..tables import Table, human_size, short_time
 from . import Context, arg, command
+
+CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
+FORCE = arg("--force", "-f", action="store_true", help="replace the target if it exists")
+
+
+class Text(str):
+    """A string that shows as itself (no quotes) when it is a cell's result."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
 
 @command(
     "ls",
     "List a remote directory: name, type, size, modified, and the kernel of open notebooks.",
     arg("path", nargs="?", default="", help="directory or file path on the server (default: its root)"),
-    arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)"),
+    CONN,
 )
 def ls(context: Context, options: argparse.Namespace) -> Table:
     server = context.connection(options.conn).server
@@ -37,3 +54,221 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
         formatters={"size": human_size, "modified": short_time},
         empty="(empty directory)",
     )
+
+
+@command(
+    "cat",
+    "Show a remote text file, or a notebook as its cells (source and text outputs).",
+    arg("path", help="file or notebook path on the server"),
+    CONN,
+    epilog="Binary files are refused: use %remote download. The result is also a string: text = %remote cat PATH",
+)
+def cat(context: Context, options: argparse.Namespace) -> Text:
+    contents = context.connection(options.conn).server.contents
+    model = contents.get(options.path)
+    if model["type"] == "directory":
+        raise UsageError(f"%remote cat: {model['path'] or '/'!r} is a directory; list it with %remote ls.")
+    if model["type"] == "notebook":
+        return Text(render_notebook(model["path"], model["content"]))
+    if model.get("format") != "text":
+        raise UsageError(
+            f"%remote cat: {model['path']!r} is binary ({model.get('mimetype') or 'unknown type'}); "
+            "fetch it with %remote download."
+        )
+    return Text(model["content"])
+
+
+def render_notebook(path: str, notebook: dict[str, Any]) -> str:
+    """A notebook as text: a header per cell, its source, and its outputs as text (``│ `` lines)."""
+    cells = notebook.get("cells", [])
+    kernel = (notebook.get("metadata", {}).get("kernelspec") or {}).get("name")
+    lines = [f"{path}: {len(cells)} cell{'s' if len(cells) != 1 else ''}" + (f", kernel {kernel}" if kernel else "")]
+    for number, cell in enumerate(cells, start=1):
+        count = cell.get("execution_count")
+        label = f"cell {number} · {cell.get('cell_type')}" + (f" · [{count}]" if count is not None else "")
+        lines.append(f"── {label} ──")
+        lines.append(cell_source(cell).rstrip("\n"))
+        lines += [f"│ {line}" for output in cell.get("outputs", []) for line in _output_text(output).splitlines()]
+    return "\n".join(lines)
+
+
+def _output_text(output: Cell) -> str:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return _joined(output.get("text", ""))
+    if kind == "error":
+        return f"{output.get('ename')}: {output.get('evalue')}"
+    data = output.get("data", {})
+    if "text/plain" in data:
+        return _joined(data["text/plain"])
+    return " ".join(f"[{mimetype}]" for mimetype in data)
+
+
+def _joined(text: str | list[str]) -> str:
+    return "".join(text) if isinstance(text, list) else text
+
+
+@command(
+    "mkdir",
+    "Create a remote directory.",
+    arg("path", help="directory path on the server"),
+    arg("-p", "--parents", action="store_true", help="create missing parents; an existing directory is fine"),
+    CONN,
+)
+def mkdir(context: Context, options: argparse.Namespace) -> None:
+    model = context.connection(options.conn).server.contents.mkdir(options.path, parents=options.parents)
+    print(f"Created directory {model['path']}/")
+
+
+@command(
+    "mv",
+    "Rename or move a remote file, notebook or directory (never over an existing one).",
+    arg("source", help="path on the server"),
+    arg("target", help="new path; an existing directory (or a path ending with /) receives SOURCE under its name"),
+    CONN,
+)
+def mv(context: Context, options: argparse.Namespace) -> None:
+    model = context.connection(options.conn).server.contents.rename(options.source, options.target)
+    print(f"Renamed {options.source.strip('/')} to {model['path']}")
+
+
+@command(
+    "rm",
+    "Delete a remote file, notebook or directory (asks first unless --yes).",
+    arg("path", help="path on the server"),
+    arg("--yes", "-y", action="store_true", help="do not ask for confirmation"),
+    arg("--recursive", "-r", action="store_true", help="delete a directory with everything in it"),
+    CONN,
+    epilog="A directory that is not empty is refused without --recursive. The server may move what it "
+    "deletes to its trash (FileContentsManager.delete_to_trash).",
+)
+def rm(context: Context, options: argparse.Namespace) -> None:
+    contents = context.connection(options.conn).server.contents
+    model = contents.get(options.path, content=False)
+    what = f"{model['type']} {model['path']}"
+    if not options.yes and not confirm(f"Delete {what} on the server?"):
+        print("Not deleted.")
+        return
+    contents.delete(options.path, recursive=options.recursive)
+    print(f"Deleted {what}")
+
+
+@command(
+    "upload",
+    "Copy a local file to the server, byte for byte (large files in 1 MiB chunks, like JupyterLab).",
+    arg("local", help="local file path"),
+    arg("remote", nargs="?", default="", help="path on the server; a directory keeps the file's name (default: the root)"),
+    FORCE,
+    CONN,
+    epilog="An existing remote file is never replaced without --force. A large upload goes to a "
+    "temporary name and is renamed into place only once complete.",
+)
+def upload(context: Context, options: argparse.Namespace) -> None:
+    contents = context.connection(options.conn).server.contents
+    with _ProgressLine("Uploading") as progress:
+        model = contents.upload(options.local, options.remote, overwrite=options.force, progress=progress)
+    chunks = max(1, math.ceil(model["size"] / CHUNK_SIZE))
+    print(f"Uploaded {options.local} ({human_size(model['size'])}, {chunks} chunk{'s' if chunks > 1 else ''}) to {model['path']}")
+
+
+@command(
+    "download",
+    "Copy a remote file here, byte for byte (streamed).",
+    arg("remote", help="file path on the server"),
+    arg("local", nargs="?", help="local path; a directory keeps the file's name (default: the current directory)"),
+    FORCE,
+    CONN,
+    epilog="An existing local file is never replaced without --force; a failed download leaves nothing behind.",
+)
+def download(context: Context, options: argparse.Namespace) -> None:
+    contents = context.connection(options.conn).server.contents
+    with _ProgressLine("Downloading") as progress:
+        target = contents.download(options.remote, options.local, overwrite=options.force, progress=progress)
+    print(f"Downloaded {options.remote.strip('/')} ({human_size(target.stat().st_size)}) to {target}")
+
+
+@command(
+    "new",
+    "Create an empty notebook or file; with a directory (or none) the server names it UntitledN.",
+    arg("kind", choices=["notebook", "file"], help="what to create"),
+    arg("path", nargs="?", default="", help="path on the server (.ipynb is added to a notebook's name if missing)"),
+    CONN,
+)
+def new(context: Context, options: argparse.Namespace) -> None:
+    contents = context.connection(options.conn).server.contents
+    create = contents.new_notebook if options.kind == "notebook" else contents.new_file
+    model = create(options.path)
+    print(f"Created {options.kind} {model['path']}")
+
+
+@command(
+    "append-cell",
+    "Append a cell to a remote notebook (read, append, save: the seeds' notebook update).",
+    arg("notebook", help="notebook path on the server"),
+    arg("source", help="the cell's source, quoted: '1 + 1'"),
+    arg("--markdown", dest="cell_type", action="store_const", const="markdown", default="code", help="a Markdown cell"),
+    arg("--raw", dest="cell_type", action="store_const", const="raw", help="a raw cell"),
+    CONN,
+    epilog="For cells with outputs or metadata use the API: server.contents.append_cells(path, cell_dict).",
+)
+def append_cell(context: Context, options: argparse.Namespace) -> None:
+    contents = context.connection(options.conn).server.contents
+    cell = contents.append_cell(options.notebook, options.source, cell_type=options.cell_type)
+    label = f" {cell['id']}" if cell.get("id") else ""
+    print(f"Appended {options.cell_type} cell{label} to {options.notebook.strip('/')}")
+
+
+@command(
+    "checkpoint",
+    "Save a checkpoint of a remote file or notebook (the server keeps one per file by default).",
+    arg("path", help="path on the server"),
+    CONN,
+)
+def checkpoint(context: Context, options: argparse.Namespace) -> None:
+    saved = context.connection(options.conn).server.contents.create_checkpoint(options.path)
+    print(f"Checkpoint {saved['id']!r} of {options.path.strip('/')} saved ({short_time(saved['last_modified'])})")
+
+
+@command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN)
+def checkpoints(context: Context, options: argparse.Namespace) -> Table:
+    rows = context.connection(options.conn).server.contents.checkpoints(options.path)
+    return Table(
+        rows,
+        ["id", "last_modified"],
+        title=f"Checkpoints of {options.path.strip('/')}",
+        formatters={"last_modified": short_time},
+        empty="(no checkpoints: %remote checkpoint PATH)",
+    )
+
+
+@command(
+    "restore",
+    "Put a remote file or notebook back to one of its checkpoints.",
+    arg("path", help="path on the server"),
+    arg("checkpoint_id", metavar="ID", help="checkpoint id (see %%remote checkpoints PATH)"),
+    CONN,
+)
+def restore(context: Context, options: argparse.Namespace) -> None:
+    context.connection(options.conn).server.contents.restore_checkpoint(options.path, options.checkpoint_id)
+    print(f"Restored {options.path.strip('/')} to checkpoint {options.checkpoint_id!r}")
+
+
+class _ProgressLine:
+    """A ``progress`` callback writing one self-overwriting stderr line, for transfers of several chunks."""
+
+    def __init__(self, verb: str):
+        self.verb = verb
+        self.shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if total > CHUNK_SIZE:
+            sys.stderr.write(f"\r{self.verb}: {human_size(done)} of {human_size(total)}")
+            self.shown = True
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -1,0 +1,373 @@
+"""Files and notebooks on a real Jupyter Server: every Contents operation, as API and as magic."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import remote_magic
+from remote_magic.contents import CHUNK_SIZE
+from remote_magic.errors import AlreadyExists, NotFound, UsageError
+from remote_magic.launch import LaunchedServer
+from remote_magic.server import Server
+from remote_magic.tables import Table
+
+
+@pytest.fixture
+def remote_dir(server, jupyter_server):
+    """A fresh directory on the session's server for one test (its path, and its local twin)."""
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    server.contents.mkdir(name)
+    yield name
+    server.contents.delete(name, recursive=True)
+
+
+@pytest.fixture
+def ip(jupyter_server, monkeypatch):
+    """A real InteractiveShell with the extension loaded, connected to the session's server."""
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "remote_magic")
+    monkeypatch.setenv("RM_FILES_TOKEN", jupyter_server.token)
+    shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_FILES_TOKEN --name files")
+    yield shell
+    remote_magic.registry.clear()
+
+
+def on_disk(jupyter_server, path: str) -> Path:
+    return Path(jupyter_server.root_dir) / path
+
+
+def names(directory: Path) -> list[str]:
+    """What a listing shows (the server keeps its checkpoints in a hidden folder)."""
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def remote(ip, line: str):
+    return ip.run_line_magic("remote", line)
+
+
+# ---------------------------------------------------------------------------- the seeds' notebook steps
+
+
+def test_seed_notebook_lifecycle_through_the_api(server, remote_dir):
+    contents = server.contents
+    created = contents.new_notebook(remote_dir)  # POST: the server picks the name, as in the seeds
+    assert created["path"] == f"{remote_dir}/Untitled.ipynb" and created["type"] == "notebook"
+    renamed = contents.rename(created["path"], f"{remote_dir}/sum.ipynb")  # PATCH {"path": new}
+    assert renamed["path"] == f"{remote_dir}/sum.ipynb"
+    assert not contents.exists(created["path"])
+    cell = {"cell_type": "code", "id": "0", "metadata": {}, "source": ["1 + 1\n"], "outputs": [], "execution_count": 0}
+    written = contents.append_cell(f"{remote_dir}/sum.ipynb", cell)
+    assert written["id"] == "0" and written["source"] == ["1 + 1\n"]
+    [read] = contents.cells(f"{remote_dir}/sum.ipynb")
+    assert read["source"] == "1 + 1\n" and read["id"] == "0" and read["execution_count"] == 0
+
+
+def test_appended_cells_keep_their_fields_and_get_unique_ids(server, remote_dir):
+    path = f"{remote_dir}/keep.ipynb"
+    server.contents.new_notebook(path)
+    markdown = {
+        "cell_type": "markdown",
+        "id": "intro",
+        "metadata": {"tags": ["keep"], "custom": {"a": 1}},
+        "source": "![x](attachment:x.png)",
+        "attachments": {"x.png": {"image/png": "iVBORw0KGgo="}},
+    }
+    code = {
+        "cell_type": "code",
+        "metadata": {"collapsed": True},
+        "source": "print('hi')",
+        "execution_count": 3,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi\n"}],
+    }
+    added = server.contents.append_cells(path, markdown, code, "2 * 21", cell_type="code")
+    again = server.contents.append_cell(path, {**markdown, "source": "same id"})
+    cells = server.contents.cells(path)
+    assert [c["cell_type"] for c in cells] == ["markdown", "code", "code", "markdown"]
+    assert cells[0]["attachments"] == markdown["attachments"]
+    assert cells[0]["metadata"]["tags"] == ["keep"] and cells[0]["metadata"]["custom"] == {"a": 1}
+    assert cells[1]["outputs"] == code["outputs"] and cells[1]["execution_count"] == 3
+    assert cells[1]["metadata"]["collapsed"] is True
+    assert cells[2]["source"] == "2 * 21" and cells[2]["outputs"] == [] and cells[2]["execution_count"] is None
+    ids = [c["id"] for c in cells]
+    assert ids[0] == "intro" and len(set(ids)) == 4 and again["id"] != "intro"
+    assert [c["id"] for c in added] == ids[:3]
+    assert "trusted" not in server.contents.read_text(path)  # the server's display-only flag is not saved
+    with pytest.raises(UsageError, match="cell_type"):
+        server.contents.append_cell(path, {"cell_type": "picture", "source": ""})
+    assert len(server.contents.cells(path)) == 4
+
+
+def test_magics_create_rename_append_and_cat(ip, remote_dir, capsys):
+    remote(ip, f"new notebook {remote_dir}/")
+    assert f"Created notebook {remote_dir}/Untitled.ipynb" in capsys.readouterr().out
+    remote(ip, f"mv {remote_dir}/Untitled.ipynb {remote_dir}/sum.ipynb")
+    assert f"Renamed {remote_dir}/Untitled.ipynb to {remote_dir}/sum.ipynb" in capsys.readouterr().out
+    remote(ip, f"append-cell {remote_dir}/sum.ipynb '1 + 1'")
+    remote(ip, f"append-cell {remote_dir}/sum.ipynb '# Sum' --markdown")
+    shown = remote(ip, f"cat {remote_dir}/sum.ipynb")
+    assert shown.splitlines()[0] == f"{remote_dir}/sum.ipynb: 2 cells"
+    assert "── cell 1 · code ──\n1 + 1\n── cell 2 · markdown ──\n# Sum" in shown
+    remote(ip, f"new notebook {remote_dir}/named")
+    assert f"Created notebook {remote_dir}/named.ipynb" in capsys.readouterr().out
+    with pytest.raises(AlreadyExists, match="already exists"):
+        remote(ip, f"new notebook {remote_dir}/named.ipynb")
+    remote(ip, f"new file {remote_dir}/empty.txt")
+    assert remote(ip, f"cat {remote_dir}/empty.txt") == ""
+
+
+def test_cat_shows_outputs_text_and_refuses_binary_and_directories(ip, server, remote_dir, jupyter_server):
+    path = f"{remote_dir}/out.ipynb"
+    server.contents.new_notebook(path)
+    server.contents.append_cells(
+        path,
+        {
+            "cell_type": "code",
+            "source": "x",
+            "execution_count": 7,
+            "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]},
+                {"output_type": "execute_result", "execution_count": 7, "metadata": {}, "data": {"text/plain": "42", "text/html": "<b>42</b>"}},
+                {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo="}},
+                {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []},
+            ],
+        },
+    )
+    shown = remote(ip, f"cat {path}")
+    assert "── cell 1 · code · [7] ──\nx\n│ a\n│ b\n│ 42\n│ [image/png]\n│ ValueError: bad" in shown
+    server.contents.write_text(f"{remote_dir}/notes.txt", "héllo\nwörld\n")
+    assert remote(ip, f"cat {remote_dir}/notes.txt") == "héllo\nwörld\n"
+    on_disk(jupyter_server, f"{remote_dir}/blob.bin").write_bytes(bytes(range(256)))
+    with pytest.raises(UsageError, match="is binary .* %remote download"):
+        remote(ip, f"cat {remote_dir}/blob.bin")
+    with pytest.raises(UsageError, match="is a directory"):
+        remote(ip, f"cat {remote_dir}")
+    with pytest.raises(NotFound):
+        remote(ip, f"cat {remote_dir}/missing.txt")
+
+
+# ---------------------------------------------------------------------------- directories, rename, delete
+
+
+def test_mkdir_refuses_existing_and_makes_parents(ip, server, remote_dir, capsys):
+    remote(ip, f"mkdir {remote_dir}/a")
+    assert f"Created directory {remote_dir}/a/" in capsys.readouterr().out
+    with pytest.raises(AlreadyExists):
+        remote(ip, f"mkdir {remote_dir}/a")
+    remote(ip, f"mkdir -p {remote_dir}/a/b/c")
+    assert server.contents.get(f"{remote_dir}/a/b/c", content=False)["type"] == "directory"
+    remote(ip, f"mkdir -p {remote_dir}/a/b")  # like mkdir -p: already there is fine
+    server.contents.write_text(f"{remote_dir}/file", "x")
+    with pytest.raises(AlreadyExists, match="file"):
+        remote(ip, f"mkdir -p {remote_dir}/file")
+
+
+def test_mv_never_overwrites_and_moves_into_directories(ip, server, remote_dir, jupyter_server):
+    contents = server.contents
+    contents.write_text(f"{remote_dir}/one.txt", "one")
+    contents.write_text(f"{remote_dir}/two.txt", "two")
+    contents.mkdir(f"{remote_dir}/box")
+    with pytest.raises(AlreadyExists, match="two.txt"):
+        remote(ip, f"mv {remote_dir}/one.txt {remote_dir}/two.txt")
+    assert contents.read_text(f"{remote_dir}/two.txt") == "two" and contents.exists(f"{remote_dir}/one.txt")
+    remote(ip, f"mv {remote_dir}/one.txt {remote_dir}/box")
+    assert on_disk(jupyter_server, f"{remote_dir}/box/one.txt").read_text() == "one"
+    with pytest.raises(NotFound, match="new-dir"):  # a trailing / means "into that directory"
+        remote(ip, f"mv {remote_dir}/two.txt {remote_dir}/new-dir/")
+    assert contents.read_text(f"{remote_dir}/two.txt") == "two"
+    with pytest.raises(NotFound, match="missing"):
+        remote(ip, f"mv {remote_dir}/missing {remote_dir}/x")
+
+
+def test_rm_asks_and_refuses_full_directories_without_recursive(ip, server, remote_dir, monkeypatch, capsys):
+    contents = server.contents
+    contents.write_text(f"{remote_dir}/keep.txt", "x")
+    with pytest.raises(UsageError, match="add --yes"):  # no one can answer here (stdin is captured)
+        remote(ip, f"rm {remote_dir}/keep.txt")
+    assert contents.exists(f"{remote_dir}/keep.txt")
+    answers = iter(["n", "y"])
+    monkeypatch.setattr(builtins, "input", lambda prompt: next(answers))  # the user answering the prompt
+    remote(ip, f"rm {remote_dir}/keep.txt")
+    assert "Not deleted." in capsys.readouterr().out and contents.exists(f"{remote_dir}/keep.txt")
+    remote(ip, f"rm {remote_dir}/keep.txt")
+    assert not contents.exists(f"{remote_dir}/keep.txt")
+    contents.mkdir(f"{remote_dir}/full/inner", parents=True)
+    contents.write_text(f"{remote_dir}/full/inner/data.txt", "x")
+    with pytest.raises(UsageError, match="directory with 1 entry; pass --recursive"):
+        remote(ip, f"rm --yes {remote_dir}/full")
+    assert contents.exists(f"{remote_dir}/full/inner/data.txt")
+    contents.mkdir(f"{remote_dir}/empty")
+    remote(ip, f"rm -y {remote_dir}/empty")
+    assert not contents.exists(f"{remote_dir}/empty")
+    remote(ip, f"rm -y -r {remote_dir}/full")
+    assert "Deleted directory" in capsys.readouterr().out
+    assert not contents.exists(f"{remote_dir}/full")
+    with pytest.raises(UsageError, match="root directory"):
+        contents.delete("", recursive=True)
+
+
+@pytest.fixture(scope="module")
+def no_trash_server(tmp_path_factory):
+    """A server that deletes for good and refuses non-empty directories (delete_to_trash off)."""
+    launched = LaunchedServer(
+        str(tmp_path_factory.mktemp("no-trash-root")),
+        extra_args=["--FileContentsManager.delete_to_trash=False"],
+    )
+    yield launched
+    launched.stop()
+
+
+def test_recursive_delete_empties_a_directory_the_server_will_not_remove_whole(no_trash_server):
+    server = Server(no_trash_server.url, no_trash_server.token)
+    try:
+        server.contents.mkdir("tree/a/b", parents=True)
+        server.contents.write_text("tree/a/b/deep.txt", "x")
+        server.contents.write_text("tree/top.txt", "y")
+        deleted = server.contents.delete("tree", recursive=True)
+        assert deleted["type"] == "directory"
+        assert not (Path(no_trash_server.root_dir) / "tree").exists()
+    finally:
+        server.close()
+
+
+# ---------------------------------------------------------------------------- transfers
+
+
+def test_binary_round_trip_larger_than_a_chunk(ip, remote_dir, jupyter_server, tmp_path, capsys):
+    data = os.urandom(2 * CHUNK_SIZE + 12345) + bytes(range(256)) + b"\r\n\x00"
+    local = tmp_path / "payload.bin"
+    local.write_bytes(data)
+    remote(ip, f"upload {local} {remote_dir}/")
+    out = capsys.readouterr()
+    assert f"(2.0 MB, 3 chunks) to {remote_dir}/payload.bin" in out.out
+    assert "Uploading: 2.0 MB of 2.0 MB" in out.err
+    assert on_disk(jupyter_server, f"{remote_dir}/payload.bin").read_bytes() == data
+    assert names(on_disk(jupyter_server, remote_dir)) == ["payload.bin"]  # no .part left
+    back = tmp_path / "back"
+    back.mkdir()
+    remote(ip, f"download {remote_dir}/payload.bin {back}")
+    assert (back / "payload.bin").read_bytes() == data
+    assert os.listdir(back) == ["payload.bin"]  # the temporary file is gone
+
+
+def test_chunk_boundaries_and_progress(server, remote_dir, jupyter_server, tmp_path):
+    data = os.urandom(3000)
+    local = tmp_path / "exact.bin"
+    local.write_bytes(data)
+    seen: list[tuple[int, int]] = []
+    model = server.contents.upload(local, f"{remote_dir}/exact.bin", chunk_size=1000, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
+    assert model["size"] == 3000 and "hash" not in model
+    assert on_disk(jupyter_server, f"{remote_dir}/exact.bin").read_bytes() == data
+    assert server.contents.read_bytes(f"{remote_dir}/exact.bin") == data
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert server.contents.upload(empty, f"{remote_dir}/")["size"] == 0
+    assert server.contents.download(f"{remote_dir}/empty.bin", tmp_path / "empty-back.bin").read_bytes() == b""
+
+
+def test_uploads_never_overwrite_without_force(ip, server, remote_dir, jupyter_server, tmp_path):
+    target = on_disk(jupyter_server, f"{remote_dir}/data.bin")
+    target.write_bytes(b"original")
+    small, big = tmp_path / "data.bin", tmp_path / "big.bin"
+    small.write_bytes(b"replacement")
+    big.write_bytes(os.urandom(CHUNK_SIZE + 1))
+    with pytest.raises(AlreadyExists, match="--force"):
+        remote(ip, f"upload {small} {remote_dir}/data.bin")
+    with pytest.raises(AlreadyExists):
+        remote(ip, f"upload {big} {remote_dir}/data.bin")
+    assert target.read_bytes() == b"original"
+    remote(ip, f"upload {small} {remote_dir}/data.bin --force")
+    assert target.read_bytes() == b"replacement"
+    remote(ip, f"upload {big} {remote_dir}/data.bin -f")
+    assert target.read_bytes() == big.read_bytes()
+    assert names(target.parent) == ["data.bin"]
+    with pytest.raises(UsageError, match="No local file"):
+        remote(ip, f"upload {tmp_path / 'missing.bin'} {remote_dir}/")
+    with pytest.raises(UsageError, match="No local file"):
+        remote(ip, f"upload {tmp_path} {remote_dir}/")
+
+
+def test_downloads_never_overwrite_without_force(ip, server, remote_dir, jupyter_server, tmp_path):
+    on_disk(jupyter_server, f"{remote_dir}/report.csv").write_bytes(b"a,b\n1,2\n")
+    local = tmp_path / "report.csv"
+    local.write_bytes(b"mine")
+    with pytest.raises(AlreadyExists, match="exists locally; pass --force"):
+        remote(ip, f"download {remote_dir}/report.csv {local}")
+    assert local.read_bytes() == b"mine"
+    remote(ip, f"download {remote_dir}/report.csv {local} --force")
+    assert local.read_bytes() == b"a,b\n1,2\n"
+    with pytest.raises(NotFound):
+        remote(ip, f"download {remote_dir}/nothing.csv {tmp_path}")
+    with pytest.raises(UsageError, match="is a directory"):
+        remote(ip, f"download {remote_dir} {tmp_path}")
+    with pytest.raises(UsageError, match="No local directory"):
+        remote(ip, f"download {remote_dir}/report.csv {tmp_path / 'no' / 'such' / 'dir.csv'}")
+    assert sorted(os.listdir(tmp_path)) == ["report.csv"]
+
+
+def test_download_defaults_to_the_current_directory_and_keeps_notebooks_byte_exact(server, remote_dir, jupyter_server, tmp_path, monkeypatch):
+    server.contents.new_notebook(f"{remote_dir}/nb.ipynb")
+    server.contents.append_cell(f"{remote_dir}/nb.ipynb", "print('é')")
+    monkeypatch.chdir(tmp_path)
+    path = server.contents.download(f"{remote_dir}/nb.ipynb")
+    assert path == Path("nb.ipynb")
+    assert (tmp_path / "nb.ipynb").read_bytes() == on_disk(jupyter_server, f"{remote_dir}/nb.ipynb").read_bytes()
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_list_and_restore(ip, server, remote_dir, capsys):
+    path = f"{remote_dir}/draft.txt"
+    server.contents.write_text(path, "version 1")
+    remote(ip, f"checkpoint {path}")
+    assert f"of {path} saved" in capsys.readouterr().out
+    table = remote(ip, f"checkpoints {path}")
+    assert isinstance(table, Table) and len(table) == 1
+    checkpoint_id = table[0]["id"]
+    server.contents.write_text(path, "version 2", overwrite=True)
+    remote(ip, f"restore {path} {checkpoint_id}")
+    assert server.contents.read_text(path) == "version 1"
+    with pytest.raises(NotFound, match="no checkpoint 'nope'"):
+        remote(ip, f"restore {path} nope")
+    server.contents.delete_checkpoint(path, checkpoint_id)
+    assert "(no checkpoints" in repr(remote(ip, f"checkpoints {path}"))
+
+
+# ---------------------------------------------------------------------------- help and secrets
+
+
+FILE_COMMANDS = ["ls", "cat", "mkdir", "mv", "rm", "upload", "download", "new", "append-cell", "checkpoint", "checkpoints", "restore"]
+
+
+@pytest.mark.parametrize("name", FILE_COMMANDS)
+def test_every_file_subcommand_has_help(ip, capsys, name):
+    remote(ip, f"{name} --help")
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: %remote {name}") and "--conn" in text
+
+
+def test_no_token_in_anything_the_file_commands_print(ip, remote_dir, jupyter_server, tmp_path, capfd):
+    local = tmp_path / "t.txt"
+    local.write_text("token check")
+    results = [
+        remote(ip, f"upload {local} {remote_dir}/"),
+        remote(ip, f"ls {remote_dir}"),
+        remote(ip, f"cat {remote_dir}/t.txt"),
+        remote(ip, f"download {remote_dir}/t.txt {tmp_path / 'u.txt'}"),
+        remote(ip, f"checkpoint {remote_dir}/t.txt"),
+        remote(ip, f"checkpoints {remote_dir}/t.txt"),
+    ]
+    for failing in (f"cat {remote_dir}/none", f"mv {remote_dir}/none {remote_dir}/x", f"upload {local} {remote_dir}/t.txt"):
+        with pytest.raises(Exception) as info:
+            remote(ip, failing)
+        assert jupyter_server.token not in str(info.value)
+    out = capfd.readouterr()
+    shown = out.out + out.err + "".join(repr(r) + getattr(r, "_repr_html_", lambda: "")() for r in results)
+    assert "token check" in shown and jupyter_server.token not in shown
