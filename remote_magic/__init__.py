@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from .channel import KernelChannel
+from .discovery import ServerInfo, running_servers
 from .errors import (
+    AlreadyExists,
     AuthenticationError,
     ConnectionLost,
     ConnectionNotFound,
@@ -43,6 +45,14 @@ def connect(url: str, **options: Any) -> Connection:
     return registry.connect(url, **options)
 
 
+def launch_local(**options: Any) -> Connection:
+    """Start a private Jupyter Server on 127.0.0.1, connect to it as ``local`` and make it current;
+    it stops on disconnect or when this process exits (see :func:`remote_magic.launch.launch`)."""
+    from .launch import launch
+
+    return launch(registry, **options)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magic``."""
     from .magics import RemoteMagic
@@ -56,6 +66,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "AlreadyExists",
     "AuthenticationError",
     "Connection",
     "ConnectionLost",
@@ -73,8 +84,11 @@ __all__ = [
     "RemoteMagicError",
     "Server",
     "ServerError",
+    "ServerInfo",
     "ServerUnreachable",
     "UsageError",
     "connect",
+    "launch_local",
     "registry",
+    "running_servers",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import secrets
 import socket
@@ -9,11 +11,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .errors import RemoteMagicError
+
+if TYPE_CHECKING:
+    from .registry import Connection, Registry
 
 
 class LaunchError(RemoteMagicError):
@@ -58,6 +65,7 @@ class LaunchedServer:
         self.process = subprocess.Popen(
             args, env=child_env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        atexit.register(self.stop)  # never outlive the process that launched it
         self._wait_ready(startup_timeout)
 
     def __repr__(self) -> str:
@@ -95,6 +103,7 @@ class LaunchedServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server (it shuts down its kernels first); kill it if it does not stop in time."""
+        atexit.unregister(self.stop)
         if self.running:
             self.process.terminate()
             try:
@@ -103,3 +112,36 @@ class LaunchedServer:
                 self.process.kill()
                 self.process.wait(5)
         self._log.close()
+
+
+def launch(
+    registry: Registry, *, name: str = "local", root_dir: str | None = None, **connect_options: Any
+) -> Connection:
+    """Start a private Jupyter Server on 127.0.0.1 (random port and token), connect to it as
+    ``name`` and make it current. It stops when that connection is closed (``%remote disconnect``,
+    :meth:`Registry.remove`) or when this Python process exits. ``root_dir`` defaults to a new
+    temporary directory; other options go to :meth:`Registry.connect`."""
+    missing = [m for m in ("jupyter_server", "ipykernel") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise LaunchError(
+            f"Launching a local server needs {' and '.join(missing)} here: pip install 'remote_magic[launch]'."
+        )
+    if root_dir is not None and not os.path.isdir(os.path.expanduser(root_dir)):
+        raise LaunchError(f"No local directory {root_dir!r} to serve; create it or choose another --root.")
+    server = LaunchedServer(os.path.expanduser(root_dir) if root_dir else None)
+    try:
+        connection = registry.connect(server.url, name=name, token=server.token, **connect_options)
+    except BaseException:
+        server.stop()
+        raise
+    _LAUNCHED[connection] = server
+    connection.on_close.append(server.stop)
+    return connection
+
+
+def launched_server(connection: Connection) -> LaunchedServer | None:
+    """The server :func:`launch` started for ``connection``, if it did."""
+    return _LAUNCHED.get(connection)
+
+
+_LAUNCHED: weakref.WeakKeyDictionary[Connection, LaunchedServer] = weakref.WeakKeyDictionary()

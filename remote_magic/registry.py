@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import ConnectionNotFound, UsageError
@@ -21,6 +21,7 @@ class Connection:
         self.kernel_name = kernel_name
         self.kernel: RemoteKernel | None = None
         self.started: set[str] = set()  # ids of kernels this connection started itself
+        self.on_close: list[Callable[[], None]] = []  # called once the connection is closed
 
     def __repr__(self) -> str:
         kernel = self.kernel.id if self.kernel else None
@@ -80,6 +81,8 @@ class Connection:
         self.started.clear()
         self.kernel = None
         self.server.close()
+        while self.on_close:
+            self.on_close.pop(0)()
         return stopped
 
 

@@ -1,4 +1,4 @@
-"""``connect``, ``connections``, ``use``, ``disconnect``."""
+"""``connect`` (to a URL, or to the server running on this machine), ``connections``, ``use``, ``disconnect``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ import os
 import sys
 from typing import Any
 
+from IPython.display import display
+
+from ..discovery import ServerInfo, find_running, running_servers
 from ..errors import UsageError
+from ..registry import Registry
 from ..tables import Table
 from ..urls import parse_server_url
 from . import Context, arg, command
 
 _CONNECT_EPILOG = """\
 The token: prefer --token-env VAR or the JUPYTER_TOKEN variable, or --ask-token for a hidden prompt.
+A server running on this machine needs none of these: its token is read from its runtime file
+(see %remote servers) and never shown.
 A URL with ?token=... is accepted; the token is stripped at once and never shown, but it stays in the
 cell's source, so avoid that form in notebooks you share."""
 
@@ -22,7 +28,11 @@ cell's source, so avoid that form in notebooks you share."""
 @command(
     "connect",
     "Register a server, check it answers, and make it current.",
-    arg("url", nargs="?", help="server URL, e.g. http://host:8888/ (default: $JUPYTER_SERVER_URL)"),
+    arg(
+        "url",
+        nargs="?",
+        help="server URL, e.g. http://host:8888/ (default: $JUPYTER_SERVER_URL, else the one server running here)",
+    ),
     arg("--name", "-n", help="connection name (default: from the host); an existing one is replaced"),
     arg("--token-env", metavar="VAR", help="read the token from environment variable VAR"),
     arg("--ask-token", action="store_true", help="ask for the token with a hidden prompt"),
@@ -33,13 +43,14 @@ cell's source, so avoid that form in notebooks you share."""
     epilog=_CONNECT_EPILOG,
 )
 def connect(context: Context, options: argparse.Namespace) -> None:
-    url = options.url or os.environ.get("JUPYTER_SERVER_URL")
-    if not url:
-        raise UsageError("%remote connect: give a server URL (or set JUPYTER_SERVER_URL).")
+    url = options.url or os.environ.get("JUPYTER_SERVER_URL") or _only_local_server(context)
     _, url_token = parse_server_url(url)
     if url_token:
         _scrub_history(context.magic.shell, url_token)
     token = getpass.getpass("Token: ") if options.ask_token else None
+    if not (token or url_token or options.token_env):
+        local = find_running(url)
+        token = local.token if local is not None and local.token else None
     connection = context.registry.connect(
         url,
         name=options.name,
@@ -57,6 +68,42 @@ def connect(context: Context, options: argparse.Namespace) -> None:
             "cell's source. Prefer --token-env VAR or JUPYTER_TOKEN.",
             file=sys.stderr,
         )
+
+
+def _only_local_server(context: Context) -> str:
+    """The URL of the one Jupyter server running on this machine; otherwise show the choice and stop."""
+    found = running_servers()
+    if not found:
+        raise UsageError(
+            "%remote connect: no URL given, JUPYTER_SERVER_URL is not set and no Jupyter server runs on "
+            "this machine; give a URL, or start one with %remote launch."
+        )
+    if len(found) > 1:
+        display(server_table(context.registry, found))
+        raise UsageError(
+            f"%remote connect: {len(found)} Jupyter servers run on this machine (listed above); "
+            "choose one with %remote connect URL."
+        )
+    return found[0].url
+
+
+def server_table(registry: Registry, servers: list[ServerInfo]) -> Table:
+    """The local servers as rows (url, root_dir, pid, version, connection); never their tokens."""
+    connected = {}
+    for connection in registry:
+        for info in servers:
+            if info.matches(str(connection.server.url)):
+                connected[info.pid] = connection.name
+    rows = [
+        {"url": info.url, "root_dir": info.root_dir, "pid": info.pid, "version": info.version, "connection": connected.get(info.pid)}
+        for info in servers
+    ]
+    return Table(
+        rows,
+        ["url", "root_dir", "pid", "version", "connection"],
+        title="Jupyter servers running on this machine",
+        empty="(no running Jupyter server found: start one with %remote launch, or jupyter server)",
+    )
 
 
 def describe(connection: Any) -> str:
