@@ -1,4 +1,10 @@
-"""Start a private Jupyter Server on 127.0.0.1 with a random port and token, and stop it cleanly."""
+"""Start a private Jupyter Server on 127.0.0.1 with a random port and token, and stop it cleanly.
+
+A launched server never outlives the process that launched it: that process stops it at exit
+(``atexit``), and on POSIX the server also loads this module as a server extension that watches
+its parent and stops the server (kernels first, as on SIGTERM) if the parent dies without a word,
+say killed or crashed.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import atexit
 import importlib.util
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -21,6 +29,9 @@ from .errors import RemoteMagicError
 
 if TYPE_CHECKING:
     from .registry import Connection, Registry
+
+
+_PARENT_ENV = "REMOTE_MAGIC_LAUNCHER_PID"
 
 
 class LaunchError(RemoteMagicError):
@@ -50,7 +61,7 @@ class LaunchedServer:
         self.token = secrets.token_hex(24)
         self.url = f"http://127.0.0.1:{self.port}/"
         self._log = tempfile.TemporaryFile()
-        child_env = {**os.environ, **(env or {}), "JUPYTER_TOKEN": self.token}
+        child_env = {**os.environ, **(env or {}), "JUPYTER_TOKEN": self.token, _PARENT_ENV: str(os.getpid())}
         args = [
             *command,
             "--ServerApp.ip=127.0.0.1",
@@ -58,6 +69,7 @@ class LaunchedServer:
             "--ServerApp.port_retries=0",
             "--ServerApp.open_browser=False",
             f"--ServerApp.root_dir={self.root_dir}",
+            f"--ServerApp.jpserver_extensions={__name__}=True",
             *extra_args,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -145,3 +157,26 @@ def launched_server(connection: Connection) -> LaunchedServer | None:
 
 
 _LAUNCHED: weakref.WeakKeyDictionary[Connection, LaunchedServer] = weakref.WeakKeyDictionary()
+
+
+
+# ---------------------------------------------------------------------------- inside the launched server
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": __name__}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Stop the server with SIGTERM (its clean shutdown: kernels first) once its launcher is gone."""
+    launcher = int(os.environ.get(_PARENT_ENV) or 0)
+    if not launcher or os.name != "posix":  # Windows keeps a dead parent's pid: rely on atexit there
+        return
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(1.0)
+        serverapp.log.warning("The process that launched this server is gone; stopping.")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="remote_magic-stop-with-launcher", daemon=True).start()

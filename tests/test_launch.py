@@ -96,6 +96,30 @@ def test_launched_server_stops_when_the_python_process_exits(tmp_path):
     assert gone(pids)
 
 
+def test_launched_server_stops_when_its_launcher_is_killed(tmp_path):
+    """A local kernel that dies without running atexit (killed, crashed) still leaves no server behind."""
+    script = textwrap.dedent(
+        """
+        import os, time, remote_magic
+        from remote_magic.launch import launched_server
+        connection = remote_magic.launch_local(root_dir=os.getcwd())
+        connection.run("1")
+        server = launched_server(connection)
+        kernels = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(server.pid)]
+        print(server.pid, *kernels, flush=True)
+        time.sleep(600)
+        """
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in launcher.stdout.readline().split()]
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert len(pids) >= 2, "a server and its kernel"
+    assert gone(pids)
+
+
 def test_launch_replacing_a_name_stops_the_old_server(ip, capsys):
     first = launched_server(remote_magic.launch_local(name="again"))
     second = launched_server(remote_magic.launch_local(name="again"))
