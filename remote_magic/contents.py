@@ -417,7 +417,25 @@ def _new_cell(given: str | Cell, cell_type: str) -> Cell:
     return cell
 
 
+def _joined(text: str | list[str]) -> str:
+    """nbformat's multiline strings may be lists of lines."""
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
 def cell_source(cell: Cell) -> str:
-    """A cell's source as one string (nbformat allows a list of lines)."""
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    """A cell's source as one string."""
+    return _joined(cell.get("source", ""))
+
+
+def output_text(output: dict[str, Any]) -> str:
+    """An nbformat output as text: stream text, ``Name: value`` for errors, and for data its
+    ``text/plain`` led by its other MIME types (``[text/html] <IPython.core.display.HTML object>``)."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return _joined(output.get("text", ""))
+    if kind == "error":
+        return f"{output.get('ename')}: {output.get('evalue')}"
+    data = output.get("data", {})
+    rich = ", ".join(mimetype for mimetype in data if mimetype != "text/plain")
+    text = _joined(data.get("text/plain", ""))
+    return f"[{rich}] {text}".strip() if rich else text

@@ -139,7 +139,7 @@ def test_cat_shows_outputs_text_and_refuses_binary_and_directories(ip, server, r
         },
     )
     shown = remote(ip, f"cat {path}")
-    assert "── cell 1 · code · [7] ──\nx\n│ a\n│ b\n│ 42\n│ [image/png]\n│ ValueError: bad" in shown
+    assert "── cell 1 · code · [7] ──\nx\n│ a\n│ b\n│ [text/html] 42\n│ [image/png]\n│ ValueError: bad" in shown
     server.contents.write_text(f"{remote_dir}/notes.txt", "héllo\nwörld\n")
     assert remote(ip, f"cat {remote_dir}/notes.txt") == "héllo\nwörld\n"
     on_disk(jupyter_server, f"{remote_dir}/blob.bin").write_bytes(bytes(range(256)))

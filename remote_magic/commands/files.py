@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from ..contents import CHUNK_SIZE, Cell, Progress, cell_source
+from ..contents import CHUNK_SIZE, Progress, cell_source, output_text
 from ..errors import UsageError
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
@@ -88,24 +88,8 @@ def render_notebook(path: str, notebook: dict[str, Any]) -> str:
         label = f"cell {number} · {cell.get('cell_type')}" + (f" · [{count}]" if count is not None else "")
         lines.append(f"── {label} ──")
         lines.append(cell_source(cell).rstrip("\n"))
-        lines += [f"│ {line}" for output in cell.get("outputs", []) for line in _output_text(output).splitlines()]
+        lines += [f"│ {line}" for output in cell.get("outputs", []) for line in output_text(output).splitlines()]
     return "\n".join(lines)
-
-
-def _output_text(output: Cell) -> str:
-    kind = output.get("output_type")
-    if kind == "stream":
-        return _joined(output.get("text", ""))
-    if kind == "error":
-        return f"{output.get('ename')}: {output.get('evalue')}"
-    data = output.get("data", {})
-    if "text/plain" in data:
-        return _joined(data["text/plain"])
-    return " ".join(f"[{mimetype}]" for mimetype in data)
-
-
-def _joined(text: str | list[str]) -> str:
-    return "".join(text) if isinstance(text, list) else text
 
 
 @command(
