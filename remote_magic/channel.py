@@ -13,13 +13,21 @@ import queue
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import websocket
 
 from . import protocol
-from .errors import AuthenticationError, ConnectionLost, ExecutionTimeout, KernelDied, NotFound
+from .errors import (
+    AuthenticationError,
+    ConnectionLost,
+    ExecutionTimeout,
+    KernelDied,
+    NotFound,
+    RemoteMagicError,
+)
 from .protocol import Message
 from .rest import RestClient
 
@@ -30,6 +38,14 @@ CLIENT_SESSION_ID = protocol.new_session_id()
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _INTERRUPT_GRACE = 10.0
+#: While a request is pending and the kernel is silent this long, ask the server whether the
+#: kernel still exists: the server keeps the websocket of a kernel shut down by someone else open.
+_LIVENESS_INTERVAL = 5.0
+
+# (kernel_id, session_id) -> the open channel of this process using them. Two websockets with the
+# same pair evict each other on the server, so a second channel to a kernel takes its own session.
+_claims: weakref.WeakValueDictionary[tuple[str, str], KernelChannel] = weakref.WeakValueDictionary()
+_claims_lock = threading.Lock()
 
 
 class _Dropped:
@@ -67,6 +83,7 @@ class KernelChannel:
         self._inbox: queue.SimpleQueue[Message | _Dropped] = queue.SimpleQueue()
         self._reader: threading.Thread | None = None
         self._closed = False
+        self._error: Exception | None = None  # why the channel closed, when it was not close()
         self._lock = threading.RLock()  # one request at a time
         self._send_lock = threading.Lock()
         self._connected = threading.Event()
@@ -98,9 +115,10 @@ class KernelChannel:
         """Connect (if not connected) and wait for the kernel to answer ``kernel_info``."""
         with self._lock:
             if self._closed:
-                raise ConnectionLost(f"The channel to kernel {self.kernel_id} was closed; get a new one.")
+                raise self._closed_error()
             if self._reader is not None:
                 return
+            self._claim_session()
             self._ws = self._connect()
             self._connected.set()
             self._reader = threading.Thread(
@@ -113,6 +131,7 @@ class KernelChannel:
         """Close the websocket for good (the kernel keeps running)."""
         self._closed = True
         self._connected.clear()
+        self._release_session()
         ws = self._ws
         if ws is not None:
             try:
@@ -121,6 +140,35 @@ class KernelChannel:
                 ws.abort()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
+
+    def _claim_session(self) -> None:
+        """Use this channel's session id unless another open channel of this process has it for
+        the same kernel; then take a fresh one (the two would evict each other, endlessly)."""
+        with _claims_lock:
+            holder = _claims.get((self.kernel_id, self.session_id))
+            if holder is not None and holder is not self and not holder.is_closed:
+                self.session_id = protocol.new_session_id()
+            _claims[(self.kernel_id, self.session_id)] = self
+
+    def _release_session(self) -> None:
+        with _claims_lock:
+            if _claims.get((self.kernel_id, self.session_id)) is self:
+                del _claims[(self.kernel_id, self.session_id)]
+
+    def _fail(self, error: Exception) -> None:
+        """Close for good because of ``error``; pending and later calls raise it."""
+        if self._closed:
+            return
+        self._error = error
+        self._closed = True
+        self._connected.clear()
+        self._release_session()
+        self._inbox.put(_Dropped(error))
+
+    def _closed_error(self) -> Exception:
+        if self._error is not None:
+            return type(self._error)(*self._error.args)  # a fresh one each time: no stacked tracebacks
+        return ConnectionLost(f"The channel to kernel {self.kernel_id} was closed; get a new one.")
 
     def _connect(self) -> websocket.WebSocket:
         url = self._rest.url.websocket("kernels", self.kernel_id, "channels", query={"session_id": self.session_id})
@@ -205,8 +253,7 @@ class KernelChannel:
                 self._connected.clear()
                 result = self._reconnect()
                 if isinstance(result, Exception):
-                    self._closed = True
-                    self._inbox.put(_Dropped(result))
+                    self._fail(result)
                     return
                 self._ws = result
                 self._connected.set()
@@ -230,28 +277,64 @@ class KernelChannel:
         payload = protocol.encode_v1(msg) if self._v1 else protocol.encode_legacy(msg)
         opcode = websocket.ABNF.OPCODE_TEXT if isinstance(payload, str) else websocket.ABNF.OPCODE_BINARY
         for attempt in range(2):
-            if not self._connected.wait(self.connect_timeout) or self._closed:
+            if not self._wait_connected() or self._closed:
                 break
+            ws = self._ws
             try:
                 with self._send_lock:
-                    self._ws.send(payload, opcode)
+                    ws.send(payload, opcode)
                 return
             except (OSError, websocket.WebSocketException):
-                self._connected.clear()
+                if self._ws is ws:  # else the reader already has a new socket up
+                    self._connected.clear()
                 time.sleep(0.05 * (attempt + 1))
+        if self._closed:
+            raise self._closed_error()
         raise ConnectionLost(f"Could not send to kernel {self.kernel_id}: the websocket is down.")
+
+    def _wait_connected(self) -> bool:
+        """Wait for a reconnect in progress; False if it fails or takes longer than connect_timeout."""
+        deadline = time.monotonic() + self.connect_timeout
+        while not self._connected.wait(0.05):
+            if self._closed or time.monotonic() >= deadline:
+                return False
+        return True
 
     def new_message(self, msg_type: str, content: dict[str, Any], *, channel: str = "shell", parent: Message | None = None) -> Message:
         return protocol.new_message(msg_type, content, session=self.session_id, channel=channel, parent=parent)
 
-    def request(self, msg_type: str, content: dict[str, Any], *, timeout: float | None = 30.0) -> Message:
-        """Send a shell request and return its reply (iopub traffic of it is discarded)."""
+    def request(
+        self, msg_type: str, content: dict[str, Any], *, timeout: float | None = 30.0, wait_idle: bool = False
+    ) -> Message:
+        """Send a shell request and return its reply (iopub traffic of it is discarded).
+        With ``wait_idle``, also wait for the request's ``idle`` status on iopub."""
         reply: Message | None = None
-        for msg in self._exchange(self.new_message(msg_type, content), timeout, wait_idle=False):
+        for msg in self._exchange(self.new_message(msg_type, content), timeout, wait_idle=wait_idle):
             if msg["channel"] == "shell":
                 reply = msg
         assert reply is not None
         return reply
+
+    def wait_ready(self, timeout: float = 60.0) -> Message:
+        """Send ``kernel_info`` requests until one's reply *and* its iopub ``idle`` arrive, i.e.
+        until output flows again; return the reply. After a restart the server's iopub
+        subscription to the new kernel process takes a moment, and output sent before it is lost."""
+        self.open()
+        deadline = time.monotonic() + timeout
+        attempt = 0.5
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                reply = self.request("kernel_info_request", {}, timeout=min(attempt, max(remaining, 0.01)), wait_idle=True)
+            except ExecutionTimeout:
+                if time.monotonic() >= deadline:
+                    raise ExecutionTimeout(
+                        f"Kernel {self.kernel_id} did not answer within {timeout:g}s; it may be stuck starting."
+                    ) from None
+                attempt = min(attempt * 2, 5.0)
+                continue
+            self.kernel_info = reply
+            return reply
 
     def execute(
         self,
@@ -348,20 +431,44 @@ class KernelChannel:
                 )
 
     def _next(self, deadline: float | None, msg_id: str) -> Message:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise ExecutionTimeout(f"Kernel {self.kernel_id} did not finish request {msg_id[:8]} in time.")
-        try:
-            item = self._inbox.get(timeout=remaining)
-        except queue.Empty:
-            raise ExecutionTimeout(
-                f"Kernel {self.kernel_id} did not finish in time; it may still be running "
-                "(interrupt it, or raise the timeout)."
-            ) from None
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise ExecutionTimeout(f"Kernel {self.kernel_id} did not finish request {msg_id[:8]} in time.")
+            wait = _LIVENESS_INTERVAL if remaining is None else min(remaining, _LIVENESS_INTERVAL)
+            try:
+                item = self._inbox.get(timeout=wait)
+                break
+            except queue.Empty:
+                if remaining is not None and wait >= remaining:
+                    raise ExecutionTimeout(
+                        f"Kernel {self.kernel_id} did not finish in time; it may still be running "
+                        "(interrupt it, or raise the timeout)."
+                    ) from None
+                self._check_kernel_exists()
         if isinstance(item, _Dropped):
             self._inbox.put(item)  # stays dropped for later callers
-            raise item.error
+            raise self._closed_error() from None
         return item
+
+    def _check_kernel_exists(self) -> None:
+        """Raise NotFound (and close) if the server no longer has the kernel; the server leaves
+        the websocket of a kernel shut down elsewhere open and silent."""
+        try:
+            self._rest.request("GET", "kernels", self.kernel_id, timeout=10)
+        except NotFound:
+            self._fail(
+                NotFound(
+                    f"Kernel {self.kernel_id} no longer exists on {self._rest.url} (shut down or culled); "
+                    "start or attach another."
+                )
+            )
+            ws = self._ws
+            if ws is not None:
+                ws.abort()
+            raise self._closed_error() from None
+        except RemoteMagicError:
+            pass  # cannot tell from here; the websocket reader notices a server that is gone
 
     def _is_late_output(self, msg: Message) -> bool:
         return msg["msg_type"] in protocol.OUTPUT_TYPES and protocol.parent_msg_id(msg) in self._recent_requests

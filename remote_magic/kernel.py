@@ -115,7 +115,7 @@ class RemoteKernel:
         self.server.kernels.restart(self.id)
         channel = self.channel
         if channel.is_open:
-            channel.kernel_info = channel.request("kernel_info_request", {}, timeout=60)
+            channel.wait_ready(timeout=60)  # output sent before the server re-subscribes is lost
 
     def shutdown(self) -> None:
         """Stop the kernel on the server and close its websocket."""
