@@ -114,7 +114,7 @@ class Contents:
     # ------------------------------------------------------------------ writing
 
     def save_notebook(self, path: str, notebook: Model) -> Model:
-        """Write a whole notebook (``PUT``, as the seeds' "update a notebook's contents" does)."""
+        """Write a whole notebook (``PUT /api/contents/PATH`` with ``{"type": "notebook", "content": …}``)."""
         return self._put(path, {"type": "notebook", "format": "json", "content": notebook})
 
     def append_cells(self, path: str, *cells: str | Cell, cell_type: str = "code") -> list[Cell]:
@@ -149,7 +149,7 @@ class Contents:
 
     def new_notebook(self, path: str = "") -> Model:
         """Create an empty notebook at ``path`` (``.ipynb`` is added if missing); with a directory
-        (or ``""``) the server picks an unused ``UntitledN.ipynb`` in it, as ``POST`` does in the seeds."""
+        (or ``""``) the server picks an unused ``UntitledN.ipynb`` in it (``POST /api/contents/DIR``)."""
         return self._new(path, "notebook")
 
     def new_file(self, path: str = "") -> Model:
@@ -175,7 +175,7 @@ class Contents:
         return model
 
     def rename(self, source: str, target: str) -> Model:
-        """Rename or move (``PATCH {"path": target}``, the seeds' rename). A ``target`` that is an
+        """Rename or move (``PATCH /api/contents/SOURCE`` with ``{"path": target}``). A ``target`` that is an
         existing directory, or ends with ``/``, receives ``source`` under its own name."""
         source_model = self._require(source)
         target = self._into_directory(target, source_model["name"])

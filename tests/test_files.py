@@ -51,12 +51,12 @@ def remote(ip, line: str):
     return ip.run_line_magic("remote", line)
 
 
-# ---------------------------------------------------------------------------- the seeds' notebook steps
+# ---------------------------------------------------------------------------- the REST walk-through's notebook steps
 
 
-def test_seed_notebook_lifecycle_through_the_api(server, remote_dir):
+def test_walkthrough_notebook_steps_through_the_api(server, remote_dir):
     contents = server.contents
-    created = contents.new_notebook(remote_dir)  # POST: the server picks the name, as in the seeds
+    created = contents.new_notebook(remote_dir)  # POST: the server picks the name
     assert created["path"] == f"{remote_dir}/Untitled.ipynb" and created["type"] == "notebook"
     renamed = contents.rename(created["path"], f"{remote_dir}/sum.ipynb")  # PATCH {"path": new}
     assert renamed["path"] == f"{remote_dir}/sum.ipynb"

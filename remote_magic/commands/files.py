@@ -187,7 +187,7 @@ def new(context: Context, options: argparse.Namespace) -> None:
 
 @command(
     "append-cell",
-    "Append a cell to a remote notebook (read, append, save: the seeds' notebook update).",
+    "Append a cell to a remote notebook (read it, append, save it back).",
     arg("notebook", help="notebook path on the server"),
     arg("source", help="the cell's source, quoted: '1 + 1'"),
     arg("--markdown", dest="cell_type", action="store_const", const="markdown", default="code", help="a Markdown cell"),
