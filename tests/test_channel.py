@@ -1,0 +1,402 @@
+"""The kernel websocket engine against a real Jupyter Server and real kernels, in both wire protocols."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from remote_magic import (
+    AuthenticationError,
+    KernelChannel,
+    KernelDied,
+    NotFound,
+    RemoteExecutionError,
+    Server,
+)
+from remote_magic.rest import RestClient
+
+PROTOCOLS = ["legacy", "v1"]
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def proto_kernel(request, jupyter_server):
+    """One kernel per wire protocol, shared by the tests that keep it usable."""
+    server = Server(jupyter_server.url, jupyter_server.token, protocol=request.param)
+    kernel = server.start_kernel()
+    yield kernel
+    kernel.shutdown()
+    server.close()
+
+
+@pytest.fixture(params=PROTOCOLS)
+def fresh_kernel(request, jupyter_server):
+    """A kernel of its own (for tests that interrupt, restart or kill it), per wire protocol."""
+    server = Server(jupyter_server.url, jupyter_server.token, protocol=request.param)
+    kernel = server.start_kernel()
+    yield kernel
+    try:
+        kernel.shutdown()
+    except NotFound:
+        pass
+    server.close()
+
+
+def collect(kernel, code: str, **options) -> list[dict]:
+    return list(kernel.execute(code, **options))
+
+
+def count_connects(channel: KernelChannel) -> list[int]:
+    """Count the websocket handshakes a channel makes (the channel itself is untouched)."""
+    calls = [0]
+    connect = channel._connect
+
+    def counting():
+        calls[0] += 1
+        return connect()
+
+    channel._connect = counting
+    return calls
+
+
+def break_socket(channel: KernelChannel) -> None:
+    """Break the TCP connection under the websocket, as a network failure would."""
+    channel._ws.sock.shutdown(socket.SHUT_RDWR)
+
+
+# ---------------------------------------------------------------------------------- outputs
+
+
+def test_the_server_selects_the_requested_protocol(proto_kernel):
+    proto_kernel.run("pass")
+    assert proto_kernel.channel.protocol == proto_kernel.server.protocol
+    info = proto_kernel.channel.kernel_info
+    assert info["msg_type"] == "kernel_info_reply"
+    assert info["content"]["language_info"]["name"] == "python"
+
+
+def test_stream_outputs_on_stdout_and_stderr(proto_kernel):
+    result = proto_kernel.run("import sys\nprint('out 1')\nprint('err', file=sys.stderr)\nprint('out 2')")
+    assert result.ok
+    assert result.text() == "out 1\nout 2\n"
+    assert result.text("stderr") == "err\n"
+
+
+def test_execute_result_with_execution_count(proto_kernel):
+    result = proto_kernel.run("6 * 7")
+    assert result.result == {"text/plain": "42"}
+    [output] = result.outputs
+    assert output["output_type"] == "execute_result"
+    assert output["execution_count"] == result.execution_count > 0
+
+
+def test_display_data_with_metadata_and_update(proto_kernel):
+    code = (
+        "from IPython.display import display, HTML, Image\n"
+        "display(HTML('<b>bold</b>'), metadata={'isolated': True})\n"
+        "handle = display('first', display_id=True)\n"
+        "handle.update('second')\n"
+    )
+    result = proto_kernel.run(code)
+    assert result.ok
+    html, updated = result.outputs
+    assert html["output_type"] == "display_data"
+    assert html["data"]["text/html"] == "<b>bold</b>"
+    assert html["metadata"] == {"isolated": True}
+    assert updated["data"]["text/plain"] == "'second'"
+
+
+def test_clear_output_keeps_only_what_follows(proto_kernel):
+    result = proto_kernel.run(
+        "from IPython.display import clear_output\nprint('gone')\nclear_output()\nprint('kept')"
+    )
+    assert result.outputs == [{"output_type": "stream", "name": "stdout", "text": "kept\n"}]
+
+
+def test_error_output_and_reply(proto_kernel):
+    result = proto_kernel.run("print('before')\n1 / 0")
+    assert result.status == "error"
+    assert result.text() == "before\n"
+    error = result.outputs[-1]
+    assert error["output_type"] == "error"
+    assert error["ename"] == "ZeroDivisionError"
+    assert "ZeroDivisionError" in "".join(error["traceback"])
+    with pytest.raises(RemoteExecutionError) as info:
+        result.raise_for_error()
+    assert info.value.ename == "ZeroDivisionError"
+    assert str(info.value) == "ZeroDivisionError: division by zero"
+
+
+def test_state_is_kept_across_executions(proto_kernel):
+    proto_kernel.run("counter = 41")
+    proto_kernel.run("counter += 1")
+    assert proto_kernel.run("counter").result == {"text/plain": "42"}
+
+
+def test_execute_yields_the_request_messages_in_order(proto_kernel):
+    messages = collect(proto_kernel, "print('x')")
+    types = [m["msg_type"] for m in messages]
+    assert types[0] == "status" and messages[0]["content"]["execution_state"] == "busy"
+    assert "execute_input" in types and "stream" in types and "execute_reply" in types
+    assert types[-1] in ("status", "execute_reply")
+    parent = messages[0]["parent_header"]["msg_id"]
+    assert all(m["parent_header"]["msg_id"] == parent for m in messages)
+
+
+# ---------------------------------------------------------------------------------- binary buffers
+
+
+def test_buffers_from_the_kernel(proto_kernel):
+    code = (
+        "from comm import create_comm\n"
+        "c = create_comm(target_name='remote_magic.test', data={'a': 1}, buffers=[b'\\x00\\x01open'])\n"
+        "c.send({'b': 2}, buffers=[b'first', memoryview(bytes(range(256)))])\n"
+    )
+    messages = {m["msg_type"]: m for m in proto_kernel.execute(code)}
+    opened, sent = messages["comm_open"], messages["comm_msg"]
+    assert opened["content"]["data"] == {"a": 1}
+    assert [bytes(b) for b in opened["buffers"]] == [b"\x00\x01open"]
+    assert sent["content"]["data"] == {"b": 2}
+    assert [bytes(b) for b in sent["buffers"]] == [b"first", bytes(range(256))]
+
+
+def test_buffers_to_the_kernel(proto_kernel):
+    proto_kernel.run(
+        "from comm import get_comm_manager\n"
+        "received = []\n"
+        "def _opened(comm, msg):\n"
+        "    received.append(('open', [bytes(b) for b in msg['buffers']]))\n"
+        "    comm.on_msg(lambda m: received.append(('msg', [bytes(b) for b in m['buffers']])))\n"
+        "get_comm_manager().register_target('remote_magic.echo', _opened)\n"
+    ).raise_for_error()
+    channel = proto_kernel.channel
+    opening = channel.new_message("comm_open", {"comm_id": "echo-1", "target_name": "remote_magic.echo", "data": {}})
+    opening["buffers"] = [b"\xffopen\x00"]
+    message = channel.new_message("comm_msg", {"comm_id": "echo-1", "data": {}})
+    message["buffers"] = [b"one", bytes(range(256)), b""]
+    channel.send(opening)
+    channel.send(message)
+    # The kernel handles shell messages in order: the comm messages are in before this runs.
+    result = proto_kernel.run("print(repr(received))").raise_for_error()
+    assert result.text() == repr([("open", [b"\xffopen\x00"]), ("msg", [b"one", bytes(range(256)), b""])]) + "\n"
+
+
+# ---------------------------------------------------------------------------------- stdin
+
+
+def test_input_request_is_answered(proto_kernel):
+    prompts = []
+
+    def answer(prompt, password):
+        prompts.append((prompt, password))
+        return "Ada"
+
+    result = proto_kernel.run("name = input('Name? ')\nprint('hello', name)", input=answer)
+    assert result.ok
+    assert prompts == [("Name? ", False)]
+    assert result.text().endswith("hello Ada\n")
+
+
+def test_getpass_is_answered_as_a_password(proto_kernel):
+    prompts = []
+
+    def answer(prompt, password):
+        prompts.append((prompt, password))
+        return "s3cret"
+
+    result = proto_kernel.run("import getpass\npw = getpass.getpass('Password: ')\nprint(len(pw))", input=answer)
+    assert prompts == [("Password: ", True)]
+    assert result.text().endswith("6\n")
+
+
+def test_stdin_refused_when_no_input_function(proto_kernel):
+    result = proto_kernel.run("input('x')", input=None)
+    assert result.status == "error"
+    assert result.error().ename == "StdinNotImplementedError"
+
+
+# ---------------------------------------------------------------------------------- interrupt, restart
+
+
+def test_interrupt_from_another_thread_ends_a_long_sleep(fresh_kernel):
+    fresh_kernel.run("ready = True")
+    timer = threading.Timer(0.5, fresh_kernel.interrupt)
+    seen = []
+    done = threading.Event()
+
+    def run():
+        seen.append(fresh_kernel.run("print('sleeping', flush=True)\nimport time\ntime.sleep(30)"))
+        done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    timer.start()
+    assert done.wait(10), "the interrupted cell did not return within 10 s"
+    result = seen[0]
+    assert result.status == "error"
+    assert result.error().ename == "KeyboardInterrupt"
+    assert result.text() == "sleeping\n"
+    assert fresh_kernel.run("ready").result == {"text/plain": "True"}  # state survives an interrupt
+
+
+def test_restart_loses_state_and_the_kernel_answers_after(fresh_kernel):
+    fresh_kernel.run("kept = 1")
+    fresh_kernel.restart()
+    result = fresh_kernel.run("print('kept' in globals())")
+    assert result.text() == "False\n"
+    assert fresh_kernel.run("2 + 2").result == {"text/plain": "4"}
+
+
+def test_output_right_after_restart_is_not_lost(fresh_kernel):
+    # After a restart the server's iopub subscription to the new kernel process takes a moment;
+    # restart() must not return before output flows again.
+    for attempt in range(5):
+        fresh_kernel.restart()
+        assert fresh_kernel.run(f"print({attempt})", timeout=30).text() == f"{attempt}\n"
+
+
+# ---------------------------------------------------------------------------------- failures mid-cell
+
+
+def test_kernel_dying_mid_cell_raises_kernel_died_after_its_outputs(fresh_kernel):
+    seen = []
+    with pytest.raises(KernelDied) as info:
+        for msg in fresh_kernel.execute(
+            "print('last words', flush=True)\nimport os, time\ntime.sleep(0.5)\nos._exit(1)", timeout=60
+        ):
+            seen.append(msg)
+    assert "\n" not in str(info.value) and fresh_kernel.id in str(info.value)
+    assert "last words\n" in [m["content"].get("text") for m in seen if m["msg_type"] == "stream"]
+    # The server restarted it: usable again, with its state gone.
+    assert fresh_kernel.run("1 + 1", timeout=60).result == {"text/plain": "2"}
+
+
+def test_websocket_dropped_mid_execution_loses_no_output(fresh_kernel):
+    lines, breaks_at = 16, (2, 7, 12)
+    code = (
+        "import sys, time\n"
+        f"for i in range({lines}):\n"
+        "    sys.stdout.write(f'line {i}\\n')\n"
+        "    sys.stdout.flush()\n"
+        "    time.sleep(0.15)\n"
+    )
+    channel = fresh_kernel.channel
+    fresh_kernel.run("pass")
+    session = channel.session_id
+    text = ""
+    for msg in fresh_kernel.execute(code, timeout=60):
+        if msg["msg_type"] == "stream":
+            text += msg["content"]["text"]
+            if text.count("\n") in breaks_at and text.endswith("\n"):
+                break_socket(channel)
+    assert text.splitlines() == [f"line {i}" for i in range(lines)]  # each exactly once, in order
+    assert channel.reconnects == len(breaks_at)
+    assert channel.session_id == session  # the same client session, so the server replayed its buffer
+    assert fresh_kernel.run("print('still here')").text() == "still here\n"
+
+
+def test_websocket_dropped_while_idle_reconnects_on_its_own(proto_kernel):
+    channel = proto_kernel.channel
+    proto_kernel.run("pass")
+    before = channel.reconnects
+    break_socket(channel)
+    assert proto_kernel.run("print('after the drop')").text() == "after the drop\n"
+    assert channel.reconnects == before + 1
+
+
+# ---------------------------------------------------------------------------------- handshake refusals
+
+
+def test_unknown_kernel_is_refused_at_once(server):
+    channel = KernelChannel(server._rest, "00000000-0000-4000-8000-000000000000")
+    calls = count_connects(channel)
+    with pytest.raises(NotFound) as info:
+        channel.open()
+    assert calls[0] == 1
+    assert "\n" not in str(info.value)
+
+
+def test_wrong_token_is_refused_at_once(jupyter_server, proto_kernel):
+    rest = RestClient(proto_kernel.server.url, "not-the-token")
+    channel = KernelChannel(rest, proto_kernel.id)
+    calls = count_connects(channel)
+    with pytest.raises(AuthenticationError) as info:
+        channel.open()
+    assert calls[0] == 1
+    assert "not-the-token" not in str(info.value) and jupyter_server.token not in str(info.value)
+
+
+def test_reconnect_stops_at_once_when_the_handshake_is_refused(jupyter_server):
+    server = Server(jupyter_server.url, jupyter_server.token)
+    kernel = server.start_kernel()
+    try:
+        kernel.run("pass")
+        channel = kernel.channel
+        calls = count_connects(channel)
+        channel._rest.auth._token = "revoked"  # the token stops being valid while connected
+        break_socket(channel)
+        with pytest.raises(AuthenticationError):
+            kernel.channel.request("kernel_info_request", {}, timeout=30)
+        assert calls[0] == 1  # one refused handshake, no retries
+        assert channel.reconnects == 0
+        assert channel.is_closed
+    finally:
+        Server(jupyter_server.url, jupyter_server.token).kernels.shutdown(kernel.id)
+        server.close()
+
+
+def test_kernel_shut_down_elsewhere_mid_cell_raises_not_found(jupyter_server):
+    # The server keeps the websocket of a deleted kernel open and silent: without a check the
+    # cell would wait forever.
+    server = Server(jupyter_server.url, jupyter_server.token)
+    kernel = server.start_kernel()
+    other = Server(jupyter_server.url, jupyter_server.token)
+    try:
+        seen = []
+        with pytest.raises(NotFound) as info:
+            for msg in kernel.execute("print('working', flush=True)\nimport time\ntime.sleep(120)"):
+                seen.append(msg)
+                if msg["msg_type"] == "stream":
+                    other.kernels.shutdown(kernel.id)
+        assert "\n" not in str(info.value) and kernel.id in str(info.value)
+        assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["working\n"]
+        assert kernel.channel.reconnects == 0
+        with pytest.raises(NotFound):
+            kernel.run("pass")
+    finally:
+        other.close()
+        server.close()
+
+
+def test_reconnect_to_a_deleted_kernel_stops_at_the_404(jupyter_server):
+    server = Server(jupyter_server.url, jupyter_server.token)
+    kernel = server.start_kernel()
+    kernel.run("pass")
+    channel = kernel.channel
+    calls = count_connects(channel)
+    server.kernels.shutdown(kernel.id)
+    break_socket(channel)
+    with pytest.raises(NotFound):
+        channel.request("kernel_info_request", {}, timeout=30)
+    assert channel.is_closed
+    assert calls[0] == 1 and channel.reconnects == 0  # one refused handshake, no retries
+    server.close()
+
+
+# ---------------------------------------------------------------------------------- one process, many handles
+
+
+def test_two_clients_in_one_process_share_a_kernel_without_evicting_each_other(jupyter_server, proto_kernel):
+    other = Server(jupyter_server.url, jupyter_server.token)
+    try:
+        twin = other.kernel(proto_kernel.id)
+        proto_kernel.run("shared = 'yes'")
+        for _ in range(3):
+            assert twin.run("print(shared)", timeout=30).text() == "yes\n"
+            assert proto_kernel.run("print(shared)", timeout=30).text() == "yes\n"
+        assert twin.channel.session_id != proto_kernel.channel.session_id
+        assert twin.channel.reconnects == 0
+    finally:
+        other.close()
