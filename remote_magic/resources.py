@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ServerError
 from .rest import RestClient
 
 Model = dict[str, Any]
@@ -50,7 +51,11 @@ class Kernels:
         self._rest.request("POST", "kernels", kernel_id, "interrupt")
 
     def restart(self, kernel_id: str) -> Model:
-        return self._rest.request("POST", "kernels", kernel_id, "restart", timeout=120)
+        try:
+            return self._rest.request("POST", "kernels", kernel_id, "restart", timeout=120)
+        except ServerError:
+            self.get(kernel_id)  # Jupyter Server answers 500, not 404, for a kernel it does not have
+            raise
 
     def shutdown(self, kernel_id: str) -> None:
         self._rest.request("DELETE", "kernels", kernel_id, timeout=120)

@@ -55,7 +55,12 @@ class Server:
 
     def version(self) -> str:
         """The server's API version (``GET /api``); raises NotAJupyterServer for anything else."""
-        body = self._rest.request("GET")
+        try:
+            body = self._rest.request("GET")
+        except NotFound:
+            raise NotAJupyterServer(
+                f"{self.url} has no Jupyter API (/api is not found); check the URL and its base path."
+            ) from None
         if not isinstance(body, dict) or "version" not in body:
             raise NotAJupyterServer(f"{self.url} answered /api without a version; it is not a Jupyter server.")
         return str(body["version"])
