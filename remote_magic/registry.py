@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ConnectionNotFound, UsageError
+from .errors import AuthenticationError, ConnectionNotFound, UsageError
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult
 from .server import Server
@@ -73,8 +73,7 @@ class Connection:
         Returns the ids of the kernels stopped."""
         stopped = []
         if stop_started:
-            running = {k["id"] for k in _safe_list(self.server)}
-            for kernel_id in sorted(self.started & running):
+            for kernel_id in sorted(_still_running(self.server, self.started)):
                 self.server.forget_channel(kernel_id)
                 self.server.kernels.shutdown(kernel_id)
                 stopped.append(kernel_id)
@@ -86,11 +85,23 @@ class Connection:
         return stopped
 
 
-def _safe_list(server: Server) -> list[dict[str, Any]]:
+def _still_running(server: Server, kernel_ids: set[str]) -> set[str]:
+    """Which of ``kernel_ids`` the server still runs. Where listing kernels is forbidden (a Kernel
+    Gateway by default) each is asked for by id; none if the server is gone."""
     try:
-        return server.kernels.list()
+        return kernel_ids & {k["id"] for k in server.kernels.list()}
+    except AuthenticationError:
+        pass  # the token was proven at connect: listing itself is forbidden
     except Exception:  # the server is gone: nothing left to stop
-        return []
+        return set()
+    running = set()
+    for kernel_id in kernel_ids:
+        try:
+            server.kernels.get(kernel_id)
+        except Exception:
+            continue
+        running.add(kernel_id)
+    return running
 
 
 class Registry:
@@ -133,7 +144,7 @@ class Registry:
         server = Server(url, token, **server_options)
         try:
             server.version()
-            server.kernels.list()  # proves the token: /api alone needs none
+            server.kernelspecs.list()  # proves the token (/api needs none); gateways forbid listing kernels
         except Exception:
             server.close()
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ServerError
+from .errors import AuthenticationError, NotFound, ServerError
 from .rest import RestClient
 
 Model = dict[str, Any]
@@ -74,8 +74,13 @@ class Sessions:
         return self._rest.request("GET", "sessions", session_id)
 
     def find(self, path: str) -> Model | None:
-        """The session bound to ``path``, if there is one."""
-        return next((s for s in self.list() if s.get("path") == path), None)
+        """The session bound to ``path``, if there is one. None too where the server does not
+        let sessions be listed (a Kernel Gateway forbids it by default) or has no sessions API."""
+        try:
+            sessions = self.list()
+        except (AuthenticationError, NotFound):
+            return None  # whatever is done next with the path (create, attach) still says why
+        return next((s for s in sessions if s.get("path") == path), None)
 
     def create(
         self,

@@ -1,0 +1,157 @@
+"""The same engine against a real Jupyter Kernel Gateway (token auth, kernel listing forbidden as by default)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import requests
+
+from remote_magic import AuthenticationError, NotFound, Registry, Server
+from remote_magic.launch import free_port
+
+
+class KernelGateway:
+    """``python -m kernel_gateway`` on 127.0.0.1 with a random port and token (passed by environment)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.token = secrets.token_hex(24)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = tempfile.TemporaryFile()
+        env = {**os.environ, "KG_AUTH_TOKEN": self.token}
+        env.pop("KG_LIST_KERNELS", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kernel_gateway",
+                "--KernelGatewayApp.ip=127.0.0.1",
+                f"--KernelGatewayApp.port={self.port}",
+                "--KernelGatewayApp.port_retries=0",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Kernel Gateway exited at start: {self.log_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "api", headers={"Authorization": f"token {self.token}"}, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the Kernel Gateway did not answer within 60 s")
+
+    def log_text(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace").replace(self.token, "<token>")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    kg = KernelGateway()
+    yield kg
+    kg.stop()
+
+
+@pytest.fixture(scope="module", params=["legacy", "auto"])
+def gateway_kernel(request, gateway):
+    server = Server(gateway.url, gateway.token, protocol=request.param)
+    kernel = server.start_kernel()
+    yield kernel
+    kernel.shutdown()
+    server.close()
+
+
+def test_connect_to_a_gateway(gateway):
+    registry = Registry()
+    try:
+        conn = registry.connect(gateway.url, token=gateway.token, name="kg")
+        assert registry.current is conn
+        assert conn.server.version()
+        assert conn.server.me() is None  # no /api/me on a gateway: no identity, no error
+        assert conn.server.kernelspecs.default() == "python3"
+    finally:
+        registry.clear()
+
+
+def test_wrong_token_on_a_gateway(gateway):
+    registry = Registry()
+    with pytest.raises(AuthenticationError) as info:
+        registry.connect(gateway.url, token="wrong-token")
+    assert "\n" not in str(info.value) and "wrong-token" not in str(info.value)
+    assert len(registry) == 0
+
+
+def test_gateway_runs_code_with_every_kind_of_output(gateway_kernel):
+    result = gateway_kernel.run("import sys\nprint('out')\nprint('err', file=sys.stderr)\n6 * 7")
+    assert result.ok
+    assert result.text() == "out\n" and result.text("stderr") == "err\n"
+    assert result.result == {"text/plain": "42"}
+    failed = gateway_kernel.run("raise ValueError('bad value')")
+    assert failed.status == "error"
+    assert failed.outputs[-1]["ename"] == "ValueError" and failed.error().evalue == "bad value"
+
+
+def test_gateway_protocol_and_state(gateway_kernel):
+    gateway_kernel.run("kept = 'yes'")
+    assert gateway_kernel.run("kept").result == {"text/plain": "'yes'"}
+    chosen = gateway_kernel.channel.protocol
+    assert chosen in ("legacy", "v1")
+    if gateway_kernel.server.protocol == "legacy":
+        assert chosen == "legacy"
+
+
+def test_gateway_input_and_interrupt(gateway_kernel):
+    answered = gateway_kernel.run("print(input('? ') * 2)", input=lambda prompt, password: "ab")
+    assert answered.text().endswith("abab\n")
+    import threading
+
+    threading.Timer(0.5, gateway_kernel.interrupt).start()
+    interrupted = gateway_kernel.run("import time\ntime.sleep(30)", timeout=20)
+    assert interrupted.error().ename == "KeyboardInterrupt"
+
+
+def test_gateway_kernel_started_by_a_connection_is_stopped_with_it(gateway):
+    registry = Registry()
+    conn = registry.connect(gateway.url, token=gateway.token, name="kg")
+    kernel = conn.start_kernel()
+    assert conn.run("1 + 1").result == {"text/plain": "2"}
+    # The gateway forbids listing kernels; removal must still find and stop the one started here.
+    assert registry.remove("kg") == [kernel.id]
+    check = Server(gateway.url, gateway.token)
+    try:
+        with pytest.raises(NotFound):
+            check.kernels.get(kernel.id)
+    finally:
+        check.close()
+
+
+def test_missing_kernel_on_a_gateway(gateway):
+    server = Server(gateway.url, gateway.token)
+    try:
+        with pytest.raises(NotFound):
+            server.kernel("00000000-0000-4000-8000-000000000000")
+    finally:
+        server.close()
