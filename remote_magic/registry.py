@@ -6,32 +6,89 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import AuthenticationError, ConnectionNotFound, UsageError
+from . import sessions
+from .errors import AuthenticationError, ConnectionNotFound, NotFound, UsageError
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult
 from .server import Server
 
 
 class Connection:
-    """A registered server with its default kernel and the kernels this connection started."""
+    """A registered server with its default kernel and the kernels this connection started.
+
+    The default kernel lives in this connection's own session, whose path
+    (:attr:`session_path`) stays the same for the same local notebook: a new local process
+    re-attaches to that session's kernel instead of starting another one.
+    """
 
     def __init__(self, name: str, server: Server, *, kernel_name: str | None = None):
         self.name = name
         self.server = server
         self.kernel_name = kernel_name
         self.kernel: RemoteKernel | None = None
+        self.session_id: str | None = None  # the session the default kernel was taken from
         self.started: set[str] = set()  # ids of kernels this connection started itself
         self.on_close: list[Callable[[], None]] = []  # called once the connection is closed
+        self._session_path: str | None = None
 
     def __repr__(self) -> str:
         kernel = self.kernel.id if self.kernel else None
         return f"<Connection {self.name!r} {self.server.url} kernel={kernel}>"
 
+    @property
+    def session_path(self) -> str:
+        """Path of this connection's own session, e.g. ``remote_magic/laptop-analysis-local.ipynb``
+        (see :func:`remote_magic.sessions.stable_session_path`). Assign to choose another."""
+        if self._session_path is None:
+            self._session_path = sessions.claim_session_path(self)
+        return self._session_path
+
+    @session_path.setter
+    def session_path(self, path: str) -> None:
+        self._session_path = path
+
     def default_kernel(self) -> RemoteKernel:
-        """The kernel cells run on: the one chosen before, else a new one of ``kernel_name``."""
-        if self.kernel is None:
-            self.start_kernel(self.kernel_name)
+        """The kernel cells run on: the one chosen before, else that of this connection's own
+        session (re-attached, or created with a new kernel of ``kernel_name``)."""
+        if self.kernel is None and self.reattach() is None:
+            self.start_session(self.session_path)
         assert self.kernel is not None
+        return self.kernel
+
+    def reattach(self) -> RemoteKernel | None:
+        """If the server still runs this connection's own session (say the local kernel restarted
+        since it was created) with a kernel of ``kernel_name``, make that kernel the default and
+        return it; else None.
+
+        A re-attached kernel counts as attached, not started: closing this connection leaves it
+        running (stop it with :meth:`shutdown_kernel`).
+        """
+        existing = self.server.sessions.find(self.session_path)
+        if existing is None or (self.kernel_name and existing["kernel"].get("name") != self.kernel_name):
+            return None
+        return self._use_session(existing)
+
+    def start_session(
+        self, path: str, kernel_name: str | None = None, *, make_default: bool = True
+    ) -> RemoteKernel:
+        """Start a kernel in a new session bound to ``path`` (``POST /api/sessions``); remember it
+        as started here and (by default) make it the default."""
+        found = self.server.sessions.find(path)
+        if found is not None:
+            kernel = found["kernel"]
+            raise UsageError(
+                f"A session already exists at {path} (a {kernel.get('name')} kernel, {kernel['id'][:8]}): "
+                f"%remote attach {path} uses it, %remote switch SPEC changes its kernel."
+            )
+        model = self.server.sessions.create(path, kernel_name=kernel_name or self.kernel_name)
+        self.started.add(model["kernel"]["id"])
+        if make_default:
+            return self._use_session(model)
+        return RemoteKernel(self.server, model["kernel"]["id"])
+
+    def _use_session(self, model: dict[str, Any]) -> RemoteKernel:
+        self.kernel = RemoteKernel(self.server, model["kernel"]["id"])
+        self.session_id = model["id"]
         return self.kernel
 
     def start_kernel(
@@ -41,7 +98,7 @@ class Connection:
         kernel = self.server.start_kernel(name or self.kernel_name, path)
         self.started.add(kernel.id)
         if make_default:
-            self.kernel = kernel
+            self.kernel, self.session_id = kernel, None
         return kernel
 
     def kernel_for(self, choice: str | None = None) -> RemoteKernel:
@@ -59,10 +116,78 @@ class Connection:
             return RemoteKernel(self.server, default_id if default_id in mine else mine[0])
         return self.start_kernel(choice, make_default=False)
 
-    def attach(self, kernel_id: str) -> RemoteKernel:
-        """Make an existing kernel the default; it is never stopped unless asked explicitly."""
-        self.kernel = self.server.kernel(kernel_id)
+    def attach(self, target: str) -> RemoteKernel:
+        """Make an existing kernel the default: ``target`` is a kernel id (or a unique prefix) or a
+        session's path (a colleague's notebook, say). It is never stopped unless asked explicitly."""
+        kernel_id, session = sessions.resolve(self.server, target)
+        self.kernel = RemoteKernel(self.server, kernel_id)
+        self.session_id = session["id"] if session else None
         return self.kernel
+
+    def find_kernel(self, target: str | None = None) -> RemoteKernel:
+        """The kernel ``target`` names (see :meth:`attach`), or the default one; starts nothing."""
+        if target:
+            return RemoteKernel(self.server, sessions.resolve(self.server, target)[0])
+        if self.kernel is None and self.reattach() is None:
+            raise UsageError(
+                f"Connection {self.name!r} has no kernel yet; run a %%remote cell, %remote start or %remote attach."
+            )
+        assert self.kernel is not None
+        return self.kernel
+
+    def switch_kernel(
+        self, kernel_name: str, *, session: str | None = None, force: bool = False
+    ) -> RemoteKernel:
+        """Give a session (this connection's, or the one at path ``session``) a new kernel of
+        kernelspec ``kernel_name``. The server then shuts the old kernel down, so this raises
+        :class:`~remote_magic.sessions.KernelInUse` when another session or client uses it,
+        unless ``force``."""
+        model = self._session_model(session)
+        old = model["kernel"]["id"]
+        if not force:
+            own = 1 if self.server.channel(old).is_open else 0
+            sessions.check_not_shared(self.server, model, own_connections=own)
+        self.server.forget_channel(old)
+        new = self.server.sessions.patch(model["id"], kernel={"name": kernel_name})
+        kernel = RemoteKernel(self.server, new["kernel"]["id"])
+        if old in self.started:  # the new kernel belongs to whoever owned the old one
+            self.started.discard(old)
+            self.started.add(kernel.id)
+        if self.kernel is None or self.kernel.id == old:
+            self._use_session(new)
+        return kernel
+
+    def _session_model(self, path: str | None) -> dict[str, Any]:
+        """The session at ``path``; else the one of the default kernel; else this connection's own."""
+        if path:
+            found = self.server.sessions.find(path.lstrip("/"))
+            if found is None:
+                raise NotFound(f"No session at {path} on {self.server.url}; %remote sessions lists them.")
+            return found
+        if self.kernel is None:  # e.g. its own session runs another kernelspec than kernel_name
+            own = self.server.sessions.find(self.session_path)
+            if own is not None:
+                return own
+        kernel = self.find_kernel()
+        using = sessions.sessions_using(self.server, kernel.id)
+        mine = [s for s in using if s["id"] == self.session_id] or using
+        if len(mine) != 1:
+            raise UsageError(
+                f"Kernel {kernel.id[:8]} is in {len(mine)} sessions; say which one with --session PATH."
+                if mine
+                else f"Kernel {kernel.id[:8]} has no session to switch; start one with %remote start SPEC --session PATH."
+            )
+        return mine[0]
+
+    def shutdown_kernel(self, target: str | None = None) -> str:
+        """Stop the kernel ``target`` names (default: this connection's); return its id. If it was
+        the default kernel, the next cell gets a new one."""
+        kernel = self.find_kernel(target)
+        kernel.shutdown()
+        self.started.discard(kernel.id)
+        if self.kernel is not None and self.kernel.id == kernel.id:
+            self.kernel, self.session_id = None, None
+        return kernel.id
 
     def run(self, code: str, **options: Any) -> ExecutionResult:
         """Run ``code`` on the default kernel (see :meth:`RemoteKernel.run`)."""
@@ -78,7 +203,9 @@ class Connection:
                 self.server.kernels.shutdown(kernel_id)
                 stopped.append(kernel_id)
         self.started.clear()
-        self.kernel = None
+        self.kernel, self.session_id = None, None
+        if self._session_path is not None:
+            sessions.release_session_path(self, self._session_path)
         self.server.close()
         while self.on_close:
             self.on_close.pop(0)()
@@ -138,7 +265,8 @@ class Registry:
         **server_options: Any,
     ) -> Connection:
         """Check the server answers with this token, register it as ``name`` and make it current.
-        A connection already called ``name`` is closed and replaced."""
+        A connection already called ``name`` is closed and replaced. If the server still runs this
+        connection's own session, its kernel becomes the default (see :meth:`Connection.reattach`)."""
         if token_env:
             token = token or _token_from_env(token_env)
         server = Server(url, token, **server_options)
@@ -148,7 +276,9 @@ class Registry:
         except Exception:
             server.close()
             raise
-        return self.add(Connection(name or self._free_name(server), server, kernel_name=kernel_name))
+        connection = self.add(Connection(name or self._free_name(server), server, kernel_name=kernel_name))
+        connection.reattach()  # after add(): a replaced connection has released its session path
+        return connection
 
     def add(self, connection: Connection) -> Connection:
         """Register an already built connection (replacing one of the same name) and make it current."""
