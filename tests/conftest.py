@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -51,3 +53,89 @@ def registry():
     reg = Registry()
     yield reg
     reg.clear()
+
+
+def _wait_until(predicate, timeout: float = 60.0, message: str = "the condition"):
+    """Poll ``predicate`` until it returns something true, and return that (a hang guard only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g}s waiting for {message}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def wait_until():
+    """``wait_until(predicate, timeout=60, message=...)``: poll until true; fail after ``timeout``."""
+    return _wait_until
+
+
+@pytest.fixture
+def make_busy():
+    """``make_busy(kernel)``: run a long sleep on ``kernel`` in a thread; returns the thread once the
+    server reports the kernel busy (``thread.outcome`` holds the ExecutionResult or exception).
+    Kernels still busy at the end are interrupted."""
+    threads = []
+
+    def make(remote):
+        def work():
+            try:
+                thread.outcome = remote.run("import time\nfor _ in range(600): time.sleep(0.5)")
+            except Exception as exc:  # KernelDied when restarted, ConnectionLost when shut down
+                thread.outcome = exc
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.outcome = None
+        thread.kernel = remote
+        thread.start()
+        threads.append(thread)
+        _wait_until(lambda: remote.model()["execution_state"] == "busy", message=f"kernel {remote.id} to be busy")
+        return thread
+
+    yield make
+    for thread in threads:
+        if thread.is_alive():
+            try:
+                thread.kernel.interrupt()
+            except Exception:
+                pass  # the kernel is gone already
+            thread.join(30)
+
+
+@pytest.fixture
+def remote_shell(jupyter_server, monkeypatch):
+    """An InteractiveShell with the extension loaded and connected as 'test' (token via
+    --token-env); every connection of the extension's registry is removed afterwards."""
+    import remote_magic
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "remote_magic")
+    monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
+    shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name test")
+    yield shell
+    remote_magic.registry.clear()
+
+
+@pytest.fixture
+def colleague(server):
+    """``colleague(path, kernel_name=... | kernel_id=...)``: a session someone else opened on the
+    session's server (as JupyterLab would); deleted afterwards with its kernel."""
+    from remote_magic.errors import NotFound
+
+    made = []
+
+    def open_session(path, **options):
+        model = server.sessions.create(path, **options)
+        made.append(model["id"])
+        return model
+
+    yield open_session
+    for session_id in made:
+        try:
+            server.sessions.delete(session_id)
+        except NotFound:
+            pass  # already gone with its kernel
