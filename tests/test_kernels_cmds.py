@@ -16,7 +16,7 @@ from remote_magic.errors import NotFound, UsageError
 from remote_magic.sessions import KernelInUse, stable_session_path
 from remote_magic.tables import Table
 
-KERNEL_COMMANDS = ["kernelspecs", "kernels", "sessions", "start", "attach", "interrupt", "restart", "shutdown", "switch"]
+KERNEL_COMMANDS = ["kernelspecs", "kernels", "sessions", "start", "attach", "interrupt", "restart", "shutdown", "switch", "panel"]
 
 
 def line(shell, text):

@@ -1,11 +1,12 @@
 """Kernels and sessions: ``kernelspecs``, ``kernels``, ``sessions``, ``start``, ``attach``,
-``interrupt``, ``restart``, ``shutdown`` and ``switch``."""
+``interrupt``, ``restart``, ``shutdown``, ``switch`` and the ``panel``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from ..errors import UsageError
 from ..prompt import confirm
 from ..registry import Connection
 from ..sessions import kernelspec_rows, overview, sessions_using
@@ -141,6 +142,19 @@ def switch(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
     kernel = connection.switch_kernel(options.spec, session=options.session, force=options.force)
     print(f"Switched to {_describe(connection, kernel.id)}.")
+
+
+@command(
+    "panel",
+    "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets).",
+    arg("--interval", type=float, default=2.0, metavar="SECONDS", help="refresh every SECONDS (default: 2)"),
+)
+def panel(context: Context, options: argparse.Namespace) -> Any:
+    from ..panel import show_panel
+
+    if options.interval <= 0:
+        raise UsageError("%remote panel: --interval must be a positive number of seconds.")
+    return show_panel(context.registry, interval=options.interval)
 
 
 def _describe(connection: Connection, kernel_id: str) -> str:
