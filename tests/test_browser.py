@@ -1,0 +1,146 @@
+"""The panel in a real JupyterLab page, driven by headless Chromium (Debian's ``chromium``).
+
+A notebook loads the extension, connects to the test server and shows ``%remote panel``; the
+page's buttons then interrupt and restart a kernel kept busy on that server, and the page shows
+the state change. A screenshot goes to ``artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from remote_magic.launch import LaunchedServer
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOK_CELLS = [
+    "%load_ext remote_magic",
+    "import os\nurl = os.environ['RM_TEST_URL']\n%remote connect $url --token-env RM_TEST_TOKEN --name test",
+    "%%remote\nanswer = 42",
+    "%remote panel --interval 1",
+]
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium; a missing one fails the test (CI must run it, never skip it)."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail("Chromium is not installed: run `make chromium` (apt-get install chromium) to run the browser test.")
+    return path
+
+
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]' to run the browser test.")
+    return sync_playwright()
+
+
+@pytest.fixture
+def jupyterlab(jupyter_server, tmp_path):
+    """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "LabApp": {
+                    "expose_app_in_browser": True,
+                    "news_url": None,
+                    "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate",
+                }
+            }
+        )
+    )
+    (config / "labconfig").mkdir()
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    root = tmp_path / "lab"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "panel.ipynb")
+    env = {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "RM_TEST_URL": jupyter_server.url,
+        "RM_TEST_TOKEN": jupyter_server.token,
+    }
+    lab = LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
+    yield lab
+    lab.stop()
+
+
+def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_busy):
+    ARTIFACTS.mkdir(exist_ok=True)
+    busy = make_busy(kernel)
+    state = f".rm-kernel-{kernel.id} .rm-state"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(jupyterlab.url + "login")  # the token goes in the form, never in a URL
+            page.fill("input[name=password]", jupyterlab.token)
+            with page.expect_navigation():
+                page.click("#login_submit")
+            page.goto(jupyterlab.url + "lab/tree/panel.ipynb")
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " return w && w.sessionContext && w.sessionContext.session"
+                " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
+                timeout=90_000,
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".rm-panel", timeout=90_000)
+            page.wait_for_function(
+                "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
+            )
+
+            page.click(f".rm-kernel-{kernel.id} button:has-text('interrupt')")
+            page.wait_for_function(
+                "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
+            )
+            busy.join(60)
+            assert busy.outcome.error().ename == "KeyboardInterrupt"
+
+            kernel.run("marker = 'set before the restart'", raise_on_error=True)
+            page.click(f".rm-kernel-{kernel.id} button:has-text('restart')")
+            page.wait_for_function(
+                "() => document.querySelector('.rm-status').innerText.includes('Restarted kernel')"
+            )
+            page.wait_for_function(
+                "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
+            )
+            assert kernel.run("marker").error().ename == "NameError", "the restart button did not restart"
+            assert "Connected 'test'" in page.inner_text(".jp-Notebook")
+            # the notebook's own session, named after it, is listed as the current one
+            own = page.locator(".rm-row", has_text="-panel-test.ipynb")
+            assert own.count() == 2 and own.first.inner_text().startswith("\u25cf")
+            page.locator(".rm-panel").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "panel-jupyterlab.png"), full_page=True)
+            leaked = jupyter_server.token in page.content()  # (JupyterLab's page holds its own token)
+            assert not leaked, "the remote server's token is in the page"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "panel-jupyterlab-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
