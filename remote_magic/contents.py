@@ -145,6 +145,7 @@ class Contents:
     def write_text(self, path: str, text: str, *, overwrite: bool = False) -> Model:
         """Write a UTF-8 text file."""
         self._refuse_existing(path, overwrite)
+        self._require_parent(path)
         return self._put(path, {"type": "file", "format": "text", "content": text})
 
     def new_notebook(self, path: str = "") -> Model:
@@ -171,6 +172,7 @@ class Contents:
                     raise AlreadyExists(f"{step!r} already exists on the server ({existing['type']}).")
                 model = existing
                 continue
+            self._require_parent(step)
             model = self._put(step, {"type": "directory"})
         return model
 
@@ -180,8 +182,7 @@ class Contents:
         source_model = self._require(source)
         target = self._into_directory(target, source_model["name"])
         self._refuse_existing(target, overwrite=False)
-        if "/" in target:
-            self._require(target.rpartition("/")[0])
+        self._require_parent(target)
         return self._rest.request("PATCH", "contents", _clean(source), json_body={"path": target})
 
     def delete(self, path: str, *, recursive: bool = False) -> Model:
@@ -226,6 +227,7 @@ class Contents:
             raise UsageError(f"No local file {str(source)!r}; give the path of a file to upload.")
         target = self._into_directory(remote, source.name)
         self._refuse_existing(target, overwrite)
+        self._require_parent(target)
         size = source.stat().st_size
         digest = hashlib.sha256()
         if size <= chunk_size:
@@ -348,6 +350,7 @@ class Contents:
         if kind == "notebook" and not target.endswith(".ipynb"):
             target += ".ipynb"
         self._refuse_existing(target, overwrite=False)
+        self._require_parent(target)
         return self._put(target, {"type": kind})
 
     def _require(self, path: str) -> Model:
@@ -355,6 +358,12 @@ class Contents:
             return self.get(path, content=False)
         except NotFound:
             raise NotFound(f"No {_clean(path) or '/'!r} on the server; check the path with %remote ls.") from None
+
+    def _require_parent(self, path: str) -> None:
+        """Refuse a path whose directory is missing, rather than let the server fail on it."""
+        parent = _clean(path).rpartition("/")[0]
+        if parent and (self.info(parent) or {}).get("type") != "directory":
+            raise NotFound(f"No directory {parent!r} on the server; create it first (%remote mkdir -p {parent}).")
 
     def _into_directory(self, target: str, name: str) -> str:
         """``target``, or ``target/name`` when ``target`` is a directory."""

@@ -320,6 +320,24 @@ def test_download_defaults_to_the_current_directory_and_keeps_notebooks_byte_exa
     assert (tmp_path / "nb.ipynb").read_bytes() == on_disk(jupyter_server, f"{remote_dir}/nb.ipynb").read_bytes()
 
 
+def test_writes_into_a_missing_directory_say_so_and_create_nothing(ip, server, remote_dir, tmp_path, jupyter_server):
+    local = tmp_path / "f.bin"
+    local.write_bytes(b"x" * 10)
+    attempts = [
+        lambda: server.contents.upload(local, f"{remote_dir}/nowhere/f.bin"),
+        lambda: server.contents.upload(local, f"{remote_dir}/nowhere/f.bin", chunk_size=4),
+        lambda: server.contents.write_text(f"{remote_dir}/nowhere/a.txt", "x"),
+        lambda: remote(ip, f"new notebook {remote_dir}/nowhere/n.ipynb"),
+        lambda: remote(ip, f"new file {remote_dir}/nowhere/"),
+        lambda: remote(ip, f"mkdir {remote_dir}/nowhere/x"),
+        lambda: remote(ip, f"mv {remote_dir} {remote_dir}/nowhere/y"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(NotFound, match="nowhere"):
+            attempt()
+    assert names(on_disk(jupyter_server, remote_dir)) == []
+
+
 # ---------------------------------------------------------------------------- checkpoints
 
 
