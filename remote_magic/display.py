@@ -30,7 +30,8 @@ def remote_exception(content: dict[str, Any]) -> RemoteExecutionError:
     whose rendered traceback is the remote traceback."""
     ename = str(content.get("ename") or "RemoteError")
     cls_name = ename if ename.isidentifier() else "RemoteError"
-    cls = type(cls_name, (RemoteExecutionError,), {"__module__": "remote"})
+    # Its str() is the remote evalue alone: frontends put the class name in front of it.
+    cls = type(cls_name, (RemoteExecutionError,), {"__module__": "remote", "__str__": lambda self: self.evalue})
     return cls(ename, str(content.get("evalue", "")), content.get("traceback"))
 
 

@@ -93,11 +93,12 @@ def test_remote_error_stops_run_all_with_the_remote_exception(jupyter_server, to
     with pytest.raises(CellExecutionError) as info:
         execute_notebook(cells, tmp_path)
     assert info.value.ename == "JSONDecodeError"
-    assert "Expecting property name" in info.value.evalue
+    assert info.value.evalue == "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
 
     notebook = execute_notebook(cells, tmp_path, allow_errors=True)
     error = notebook.cells[1].outputs[-1]
     assert error["output_type"] == "error" and error["ename"] == "JSONDecodeError"
+    assert error["evalue"] == info.value.evalue
     traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
     assert "json.loads('{nope')" in traceback
     assert "remote_magic/" not in traceback, "a local traceback from inside the package leaked"
