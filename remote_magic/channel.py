@@ -389,6 +389,7 @@ class KernelChannel:
         with self._lock:
             if self._reader is None:
                 self.open()
+            yield from self._between_requests()
             msg_id = request["msg_id"]
             self._recent_requests.append(msg_id)
             self.send(request)
@@ -417,6 +418,7 @@ class KernelChannel:
                     yield item
                 elif _is_kernel_gone(item) and not item["parent_header"]:
                     state = item["content"]["execution_state"]
+                    self._recent_requests.remove(msg_id)  # nothing more will come of it
                     raise KernelDied(
                         f"Kernel {self.kernel_id} died during the request "
                         f"({'the server restarted it, state is lost' if state == 'restarting' else 'it is dead'}); "
@@ -429,6 +431,29 @@ class KernelChannel:
                     f"The request ran past its {timeout:g}s timeout and kernel {self.kernel_id} was "
                     "interrupted; its outputs were shown."
                 )
+
+    def _between_requests(self) -> list[Message]:
+        """Take what arrived since the last request: late outputs of earlier requests (returned),
+        and the server's ``restarting``/``dead`` status of a kernel that died while idle, which
+        must not be taken for the death of the request about to be sent."""
+        late = []
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Dropped):
+                self._inbox.put(item)  # the next wait raises it
+                break
+            if _is_kernel_gone(item) and not item["parent_header"]:
+                log.warning(
+                    "Kernel %s died while idle and was %s; its state is lost.",
+                    self.kernel_id,
+                    "restarted by the server" if item["content"]["execution_state"] == "restarting" else "not restarted",
+                )
+            elif self._is_late_output(item):
+                late.append(item)
+        return late
 
     def _next(self, deadline: float | None, msg_id: str) -> Message:
         while True:
@@ -459,7 +484,7 @@ class KernelChannel:
         except NotFound:
             self._fail(
                 NotFound(
-                    f"Kernel {self.kernel_id} no longer exists on {self._rest.url} (shut down or culled); "
+                    f"Kernel {self.kernel_id} no longer exists on {self._rest.url} (shut down, culled or died); "
                     "start or attach another."
                 )
             )

@@ -273,6 +273,25 @@ def test_kernel_dying_mid_cell_raises_kernel_died_after_its_outputs(fresh_kernel
     assert fresh_kernel.run("1 + 1", timeout=60).result == {"text/plain": "2"}
 
 
+def test_kernel_dying_while_idle_is_not_blamed_on_the_next_cell(fresh_kernel, caplog):
+    channel = fresh_kernel.channel
+    fresh_kernel.run(
+        "import os, threading, time\n"
+        "state = 'old'\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(1)), daemon=True).start()"
+    ).raise_for_error()
+    # Wait until the server's `restarting` status has reached the idle channel.
+    deadline = time.monotonic() + 60
+    while channel._inbox.qsize() == 0:
+        assert time.monotonic() < deadline, "the server did not report the restart"
+        time.sleep(0.05)
+    with caplog.at_level("WARNING", logger="remote_magic"):
+        first = fresh_kernel.run("print('state' in globals())", timeout=60)
+    assert first.text() == "False\n"  # a fresh kernel, and the cell itself ran normally
+    assert "state is lost" in caplog.text
+    assert fresh_kernel.run("print('next')").outputs == [{"output_type": "stream", "name": "stdout", "text": "next\n"}]
+
+
 def test_websocket_dropped_mid_execution_loses_no_output(fresh_kernel):
     lines, breaks_at = 16, (2, 7, 12)
     code = (
