@@ -125,7 +125,16 @@ class KernelChannel:
                 target=self._read_loop, name=f"remote_magic-{self.kernel_id[:8]}", daemon=True
             )
             self._reader.start()
-            self.kernel_info = self.request("kernel_info_request", {}, timeout=self.connect_timeout)
+            self.kernel_info = self._first_kernel_info()
+
+    def _first_kernel_info(self) -> Message:
+        """Ask on the control channel first: a kernel busy with a long cell (one being attached
+        to, say) answers there at once, where on shell the answer waits for the cell to end.
+        Kernels that do not answer on control are asked on shell."""
+        try:
+            return self.request("kernel_info_request", {}, timeout=min(5.0, self.connect_timeout), channel="control")
+        except ExecutionTimeout:
+            return self.request("kernel_info_request", {}, timeout=self.connect_timeout)
 
     def close(self) -> None:
         """Close the websocket for good (the kernel keeps running)."""
@@ -304,13 +313,20 @@ class KernelChannel:
         return protocol.new_message(msg_type, content, session=self.session_id, channel=channel, parent=parent)
 
     def request(
-        self, msg_type: str, content: dict[str, Any], *, timeout: float | None = 30.0, wait_idle: bool = False
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        timeout: float | None = 30.0,
+        wait_idle: bool = False,
+        channel: str = "shell",
     ) -> Message:
-        """Send a shell request and return its reply (iopub traffic of it is discarded).
-        With ``wait_idle``, also wait for the request's ``idle`` status on iopub."""
+        """Send a request on ``channel`` (shell or control) and return its reply (iopub traffic of
+        it is discarded). With ``wait_idle``, also wait for the request's ``idle`` status on iopub."""
         reply: Message | None = None
-        for msg in self._exchange(self.new_message(msg_type, content), timeout, wait_idle=wait_idle):
-            if msg["channel"] == "shell":
+        request = self.new_message(msg_type, content, channel=channel)
+        for msg in self._exchange(request, timeout, wait_idle=wait_idle):
+            if msg["channel"] == channel:
                 reply = msg
         assert reply is not None
         return reply
@@ -411,7 +427,7 @@ class KernelChannel:
                     deadline = _grace_deadline(deadline)
                     continue
                 if protocol.parent_msg_id(item) == msg_id:
-                    if item["channel"] == "shell":
+                    if item["channel"] == request["channel"]:
                         got_reply = True
                     elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
                         got_idle = True

@@ -419,3 +419,27 @@ def test_two_clients_in_one_process_share_a_kernel_without_evicting_each_other(j
         assert twin.channel.reconnects == 0
     finally:
         other.close()
+
+
+def test_attaching_to_a_busy_kernel_connects_without_waiting_for_its_cell(jupyter_server, fresh_kernel):
+    fresh_kernel.run("pass")
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (fresh_kernel.run("import time\ntime.sleep(60)"), done.set()), daemon=True
+    )
+    worker.start()
+    deadline = time.monotonic() + 30
+    while fresh_kernel.model()["execution_state"] != "busy":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    other = Server(jupyter_server.url, jupyter_server.token)
+    try:
+        twin = other.kernel(fresh_kernel.id)
+        twin.channel.open()  # answered on the control channel while the shell is busy
+        assert not done.is_set()  # the long cell is still running
+        assert twin.channel.kernel_info["content"]["language_info"]["name"] == "python"
+        fresh_kernel.interrupt()
+        assert done.wait(10)
+        assert twin.run("print('after')").text() == "after\n"
+    finally:
+        other.close()
