@@ -222,22 +222,16 @@ def test_stdin_refused_when_no_input_function(proto_kernel):
 
 def test_interrupt_from_another_thread_ends_a_long_sleep(fresh_kernel):
     fresh_kernel.run("ready = True")
-    timer = threading.Timer(0.5, fresh_kernel.interrupt)
-    seen = []
-    done = threading.Event()
-
-    def run():
-        seen.append(fresh_kernel.run("print('sleeping', flush=True)\nimport time\ntime.sleep(30)"))
-        done.set()
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    timer.start()
-    assert done.wait(10), "the interrupted cell did not return within 10 s"
-    result = seen[0]
-    assert result.status == "error"
-    assert result.error().ename == "KeyboardInterrupt"
-    assert result.text() == "sleeping\n"
+    messages = []
+    # timeout=10 bounds the wait: without a working interrupt this raises ExecutionTimeout.
+    for msg in fresh_kernel.execute("print('sleeping', flush=True)\nimport time\ntime.sleep(30)", timeout=10):
+        messages.append(msg)
+        if msg["msg_type"] == "stream":
+            threading.Thread(target=fresh_kernel.interrupt).start()
+    [reply] = [m for m in messages if m["channel"] == "shell"]
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert [m["content"]["text"] for m in messages if m["msg_type"] == "stream"] == ["sleeping\n"]
     assert fresh_kernel.run("ready").result == {"text/plain": "True"}  # state survives an interrupt
 
 
