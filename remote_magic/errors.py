@@ -51,6 +51,10 @@ class ExecutionTimeout(RemoteMagicError):
     """An execution did not finish before its deadline."""
 
 
+class KernelInUse(UsageError):
+    """The kernel is shared with another session or client, so replacing it would stop it under them."""
+
+
 class ConnectionNotFound(UsageError):
     """No connection with that name is registered."""
 

@@ -140,7 +140,7 @@ class Connection:
     ) -> RemoteKernel:
         """Give a session (this connection's, or the one at path ``session``) a new kernel of
         kernelspec ``kernel_name``. The server then shuts the old kernel down, so this raises
-        :class:`~remote_magic.sessions.KernelInUse` when another session or client uses it,
+        :class:`~remote_magic.errors.KernelInUse` when another session or client uses it,
         unless ``force``."""
         model = self._session_model(session)
         old = model["kernel"]["id"]

@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFound, UsageError
+from .errors import KernelInUse, NotFound, UsageError
 
 if TYPE_CHECKING:
     from .registry import Connection
@@ -28,10 +28,6 @@ Row = dict[str, Any]
 
 #: Folder (on the server, virtual: nothing is written there) of the sessions this package creates.
 SESSION_FOLDER = "remote_magic"
-
-
-class KernelInUse(UsageError):
-    """The kernel is shared with another session or client, so replacing it would stop it under them."""
 
 
 # ---------------------------------------------------------------------------- session paths

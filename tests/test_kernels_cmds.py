@@ -13,7 +13,8 @@ import pytest
 import remote_magic
 from remote_magic.commands import load_all
 from remote_magic.errors import NotFound, UsageError
-from remote_magic.sessions import KernelInUse, stable_session_path
+from remote_magic.errors import KernelInUse
+from remote_magic.sessions import stable_session_path
 from remote_magic.tables import Table
 
 KERNEL_COMMANDS = ["kernelspecs", "kernels", "sessions", "start", "attach", "interrupt", "restart", "shutdown", "switch", "panel"]
@@ -183,6 +184,7 @@ def test_a_restarted_local_notebook_reattaches_instead_of_leaking(jupyter_server
 
     out, again, started, _ = run_local_process(jupyter_server, "/home/me/analysis.ipynb", "%%remote\nprint('answer', x + 1)")
     assert again == first and "answer 42" in out, "the remote state did not survive the local restart"
+    assert f"re-attached to kernel {first}" in out, "connect did not say it re-attached"
     assert kernel_ids(server) == before | {first}, "a local restart leaked a kernel"
     assert started == "[]", "a re-attached kernel was counted as started here"
 

@@ -16,15 +16,10 @@ from remote_magic.tables import Table
 
 
 @pytest.fixture
-def ip(jupyter_server, monkeypatch):
-    """A shell with the extension loaded and connected (as 'test') through --token-env."""
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "remote_magic")
-    monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
-    shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name test")
-    yield shell
-    remote_magic.registry.clear()
-    magic = shell.magics_manager.registry["RemoteMagic"]
+def ip(remote_shell):
+    """The connected shell of conftest; the magic's settings are put back afterwards."""
+    yield remote_shell
+    magic = remote_shell.magics_manager.registry["RemoteMagic"]
     magic.raise_on_error, magic.timeout = True, None
 
 
@@ -230,3 +225,16 @@ def test_settings_come_from_an_ipython_config_file(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert "SETTINGS 7.5 False" in out.stdout, out.stderr
+
+
+def test_help_works_as_the_first_call_of_a_process():
+    import subprocess
+    import sys
+
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance(); "
+        "ip.run_line_magic('load_ext', 'remote_magic'); ip.run_line_magic('remote', '--help')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "  connect" in out.stdout and "  kernels" in out.stdout and "  cat" in out.stdout

@@ -109,10 +109,11 @@ def dispatch(context: Context, line: str) -> Any:
         argv = shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"%remote: cannot parse the line ({exc}); check its quotes.") from None
+    commands = load_all()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(overview())
         return None
-    found = load_all().get(argv[0])
+    found = commands.get(argv[0])
     if found is None:
         raise UsageError(f"%remote: unknown subcommand {argv[0]!r}; run %remote --help for the list.")
     try:

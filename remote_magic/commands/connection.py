@@ -112,9 +112,10 @@ def describe(connection: Any) -> str:
     me = server.me() or {}
     user = (me.get("identity") or {}).get("name") or (me.get("identity") or {}).get("username") or "-"
     kernels = len(server.kernels.list())
+    reattached = f"; re-attached to kernel {connection.kernel.id}" if connection.kernel is not None else ""
     return (
         f"Connected {connection.name!r}: {server.url} (Jupyter server {server.version()}, user {user}, "
-        f"{kernels} kernel{'s' if kernels != 1 else ''} running)"
+        f"{kernels} kernel{'s' if kernels != 1 else ''} running{reattached})"
     )
 
 
