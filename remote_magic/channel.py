@@ -84,6 +84,7 @@ class KernelChannel:
         self._reader: threading.Thread | None = None
         self._closed = False
         self._error: Exception | None = None  # why the channel closed, when it was not close()
+        self._restarted = False  # the server restarted the kernel: check output flows before a request
         self._lock = threading.RLock()  # one request at a time
         self._send_lock = threading.Lock()
         self._connected = threading.Event()
@@ -276,7 +277,11 @@ class KernelChannel:
 
     def _accept(self, msg: Message) -> None:
         parent = msg["parent_header"]
-        if parent.get("session") == self.session_id or (not parent and _is_kernel_gone(msg)):
+        if parent.get("session") == self.session_id:
+            self._inbox.put(msg)
+        elif not parent and _is_kernel_gone(msg):
+            if msg["content"]["execution_state"] == "restarting":
+                self._restarted = True
             self._inbox.put(msg)
 
     # ------------------------------------------------------------------ requests
@@ -406,6 +411,11 @@ class KernelChannel:
             if self._reader is None:
                 self.open()
             yield from self._between_requests()
+            if self._restarted:
+                # The server restarted the kernel after it died; its iopub subscription to the new
+                # process takes a moment, and output sent before it is lost.
+                self._restarted = False
+                self.wait_ready(timeout=60)
             msg_id = request["msg_id"]
             self._recent_requests.append(msg_id)
             self.send(request)
