@@ -39,7 +39,8 @@ CLIENT_SESSION_ID = protocol.new_session_id()
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _INTERRUPT_GRACE = 10.0
 #: While a request is pending and the kernel is silent this long, ask the server whether the
-#: kernel still exists: the server keeps the websocket of a kernel shut down by someone else open.
+#: kernel still exists (it keeps the websocket of a kernel shut down by someone else open) and
+#: ask the kernel which process answers (it sends no status when someone else restarts it).
 _LIVENESS_INTERVAL = 5.0
 
 # (kernel_id, session_id) -> the open channel of this process using them. Two websockets with the
@@ -89,6 +90,7 @@ class KernelChannel:
         self._send_lock = threading.Lock()
         self._connected = threading.Event()
         self._recent_requests: collections.deque[str] = collections.deque(maxlen=64)
+        self._probes: collections.deque[str] = collections.deque(maxlen=8)
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -422,6 +424,7 @@ class KernelChannel:
             deadline = None if timeout is None else time.monotonic() + timeout
             got_reply = False
             got_idle = not wait_idle
+            process = None  # the kernel process running the request, from its messages' headers
             # Each hook fires once; then the request gets a grace period to finish and drain.
             hooks = {KeyboardInterrupt: on_keyboard_interrupt, ExecutionTimeout: on_timeout}
             fired: set[type] = set()
@@ -436,7 +439,9 @@ class KernelChannel:
                     hooks[kind]()
                     deadline = _grace_deadline(deadline)
                     continue
-                if protocol.parent_msg_id(item) == msg_id:
+                parent_id = protocol.parent_msg_id(item)
+                if parent_id == msg_id:
+                    process = process or item["header"].get("session")
                     if item["channel"] == request["channel"]:
                         got_reply = True
                     elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
@@ -450,6 +455,14 @@ class KernelChannel:
                         f"({'the server restarted it, state is lost' if state == 'restarting' else 'it is dead'}); "
                         "outputs until then were shown."
                     )
+                elif parent_id in self._probes and item["channel"] == "control":
+                    if process is not None and item["header"].get("session") not in (None, process):
+                        self._recent_requests.remove(msg_id)
+                        self._restarted = True
+                        raise KernelDied(
+                            f"Kernel {self.kernel_id} was restarted during the request (by another client?); "
+                            "its state is lost; outputs until then were shown."
+                        )
                 elif self._is_late_output(item):
                     yield item
             if ExecutionTimeout in fired:
@@ -497,6 +510,7 @@ class KernelChannel:
                         "(interrupt it, or raise the timeout)."
                     ) from None
                 self._check_kernel_exists()
+                self._probe_process()
         if isinstance(item, _Dropped):
             self._inbox.put(item)  # stays dropped for later callers
             raise self._closed_error() from None
@@ -520,6 +534,18 @@ class KernelChannel:
             raise self._closed_error() from None
         except RemoteMagicError:
             pass  # cannot tell from here; the websocket reader notices a server that is gone
+
+    def _probe_process(self) -> None:
+        """Ask on control which kernel process answers; :meth:`_exchange` compares the reply's
+        sender with the process running the request."""
+        if not self._connected.is_set():
+            return  # the reader is reconnecting; the next silence asks again
+        probe = self.new_message("kernel_info_request", {}, channel="control")
+        self._probes.append(probe["msg_id"])
+        try:
+            self.send(probe)
+        except ConnectionLost:
+            pass  # the reader notices and reports a connection that is gone
 
     def _is_late_output(self, msg: Message) -> bool:
         return msg["msg_type"] in protocol.OUTPUT_TYPES and protocol.parent_msg_id(msg) in self._recent_requests

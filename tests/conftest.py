@@ -106,18 +106,24 @@ def make_busy():
 
 
 @pytest.fixture
-def remote_shell(jupyter_server, monkeypatch):
-    """An InteractiveShell with the extension loaded and connected as 'test' (token via
-    --token-env); every connection of the extension's registry is removed afterwards."""
+def shell():
+    """An InteractiveShell with the extension loaded, not connected; every connection of the
+    extension's registry is removed afterwards."""
     import remote_magic
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "remote_magic")
+    ipython = InteractiveShell.instance()
+    ipython.run_line_magic("load_ext", "remote_magic")
+    yield ipython
+    remote_magic.registry.clear()
+
+
+@pytest.fixture
+def remote_shell(shell, jupyter_server, monkeypatch):
+    """:func:`shell`, connected as 'test' (token via --token-env)."""
     monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
     shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name test")
-    yield shell
-    remote_magic.registry.clear()
+    return shell
 
 
 @pytest.fixture

@@ -383,6 +383,24 @@ def test_kernel_shut_down_elsewhere_mid_cell_raises_not_found(jupyter_server):
         server.close()
 
 
+def test_kernel_restarted_elsewhere_mid_cell_raises_kernel_died(jupyter_server, fresh_kernel):
+    # A restart through the REST API sends no status on the websocket: without a check the cell
+    # would wait for a reply the old kernel process will never send.
+    other = Server(jupyter_server.url, jupyter_server.token)
+    try:
+        seen = []
+        with pytest.raises(KernelDied) as info:
+            for msg in fresh_kernel.execute("print('working', flush=True)\nimport time\ntime.sleep(120)", timeout=90):
+                seen.append(msg)
+                if msg["msg_type"] == "stream":
+                    other.kernels.restart(fresh_kernel.id)
+        assert "\n" not in str(info.value) and "restarted" in str(info.value)
+        assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["working\n"]
+        assert fresh_kernel.run("print('fresh')", timeout=60).text() == "fresh\n"
+    finally:
+        other.close()
+
+
 def test_reconnect_to_a_deleted_kernel_stops_at_the_404(jupyter_server):
     server = Server(jupyter_server.url, jupyter_server.token)
     kernel = server.start_kernel()

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
 
 import remote_magic
 from remote_magic.discovery import ServerInfo, _fallback_runtime_dir, find_running, running_servers, runtime_dir
@@ -55,11 +54,8 @@ def started(runtime, launched):
 
 
 @pytest.fixture
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "remote_magic")
-    yield shell
-    remote_magic.registry.clear()
+def ip(shell):
+    return shell
 
 
 def test_finds_a_server_started_by_the_test_without_showing_its_token(started, runtime):
@@ -130,7 +126,8 @@ def test_connect_without_url_shows_the_choice_when_several_run(ip, started):
 
 
 def test_environment_variables_come_first(ip, started, monkeypatch, capsys):
-    first, second = started(), started()
+    started()  # a local server that must not be chosen
+    second = started()
     monkeypatch.setenv("JUPYTER_SERVER_URL", second.url)
     monkeypatch.setenv("JUPYTER_TOKEN", second.token)
     ip.run_line_magic("remote", "connect")

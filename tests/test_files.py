@@ -8,9 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
-import remote_magic
 from remote_magic.contents import CHUNK_SIZE
 from remote_magic.errors import AlreadyExists, NotFound, UsageError
 from remote_magic.launch import LaunchedServer
@@ -28,14 +26,8 @@ def remote_dir(server, jupyter_server):
 
 
 @pytest.fixture
-def ip(jupyter_server, monkeypatch):
-    """A real InteractiveShell with the extension loaded, connected to the session's server."""
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "remote_magic")
-    monkeypatch.setenv("RM_FILES_TOKEN", jupyter_server.token)
-    shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_FILES_TOKEN --name files")
-    yield shell
-    remote_magic.registry.clear()
+def ip(remote_shell):
+    return remote_shell
 
 
 def on_disk(jupyter_server, path: str) -> Path:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 import remote_magic
 from remote_magic.errors import UsageError
@@ -48,11 +47,8 @@ def gone(pids: list[int], within: float = 30.0) -> bool:
 
 
 @pytest.fixture
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "remote_magic")
-    yield shell
-    remote_magic.registry.clear()
+def ip(shell):
+    return shell
 
 
 def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(ip, tmp_path, capsys):
@@ -65,7 +61,7 @@ def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(ip, tmp_pa
     assert f"Launched a private Jupyter Server (pid {server.pid}, root {tmp_path})" in out
     assert f"Connected 'mine': {server.url}" in out and server.token not in out
     assert remote_magic.registry.current is connection
-    assert [row["name"] for row in ip.run_line_magic("remote", f"ls")] == ["hello.txt"]
+    assert [row["name"] for row in ip.run_line_magic("remote", "ls")] == ["hello.txt"]
     result = ip.run_cell("%%remote\nopen('hello.txt').read()")
     assert result.result.data["text/plain"] == "'served'"
     kernels = children(server.pid)

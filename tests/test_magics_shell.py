@@ -8,7 +8,6 @@ import sqlite3
 
 import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
-from IPython.core.interactiveshell import InteractiveShell
 
 import remote_magic
 from remote_magic.errors import ConnectionNotFound, ExecutionTimeout, RemoteExecutionError, UsageError
