@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -45,12 +46,16 @@ def free_port() -> int:
 
 
 class LaunchedServer:
-    """A ``jupyter server`` child process. The token is passed by environment, never on the command line."""
+    """A ``jupyter server`` child process. The token is passed by environment, never on the command line.
+
+    With ``tls=(certfile, keyfile)`` it serves HTTPS.
+    """
 
     def __init__(
         self,
         root_dir: str | None = None,
         *,
+        tls: tuple[str, str] | None = None,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
@@ -59,7 +64,10 @@ class LaunchedServer:
         self.root_dir = os.path.abspath(root_dir or tempfile.mkdtemp(prefix="remote_magic-root-"))
         self.port = free_port()
         self.token = secrets.token_hex(24)
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
+        self._tls = tls is not None
+        if tls:
+            extra_args = (f"--ServerApp.certfile={tls[0]}", f"--ServerApp.keyfile={tls[1]}", *extra_args)
         self._log = tempfile.TemporaryFile()
         child_env = {**os.environ, **(env or {}), "JUPYTER_TOKEN": self.token, _PARENT_ENV: str(os.getpid())}
         args = [
@@ -94,18 +102,27 @@ class LaunchedServer:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        headers = {"Authorization": f"token {self.token}"}
         while time.monotonic() < deadline:
             if not self.running:
                 raise LaunchError(f"The local Jupyter Server exited at start: {self.log_tail()}")
             try:
-                if requests.get(self.url + "api/status", headers=headers, timeout=2).ok:
+                if self._answers():
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         self.stop()
         raise LaunchError(f"The local Jupyter Server did not answer within {timeout:g}s: {self.log_tail()}")
+
+    def _answers(self) -> bool:
+        """Whether the server answers a status request with this token. Over TLS, whether it
+        answers at all (without the token): checking its certificate is the client's business."""
+        if self._tls:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the unverified request to our own child
+                return requests.get(self.url + "api", timeout=2, verify=False).ok
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.get(self.url + "api/status", headers=headers, timeout=2).ok
 
     def log_tail(self, lines: int = 5) -> str:
         """The last lines the server printed (the token is masked)."""

@@ -102,8 +102,9 @@ class RestClient:
         """One HTTP call; transport failures become named exceptions."""
         log.debug("%s %s", method, url)
         try:
+            # verify per request: requests lets $REQUESTS_CA_BUNDLE override a session's setting
             return self.http.request(
-                method, url, timeout=timeout or self.timeout, allow_redirects=False, **options
+                method, url, timeout=timeout or self.timeout, allow_redirects=False, verify=self.http.verify, **options
             )
         except requests.exceptions.SSLError:
             raise ServerUnreachable(
