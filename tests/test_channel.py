@@ -16,6 +16,7 @@ from remote_magic import (
     RemoteExecutionError,
     Server,
 )
+from remote_magic import channel as channel_module
 from remote_magic.rest import RestClient
 
 PROTOCOLS = ["legacy", "v1"]
@@ -381,6 +382,13 @@ def test_kernel_shut_down_elsewhere_mid_cell_raises_not_found(jupyter_server):
     finally:
         other.close()
         server.close()
+
+
+def test_a_long_silent_cell_is_not_taken_for_a_restart(proto_kernel, monkeypatch):
+    monkeypatch.setattr(channel_module, "_LIVENESS_INTERVAL", 0.3)  # check often while it sleeps
+    result = proto_kernel.run("import time\ntime.sleep(2)\nprint('done')", timeout=60)
+    assert result.text() == "done\n"
+    assert len(proto_kernel.channel._probes) >= 3  # the kernel was asked, and answered as itself
 
 
 def test_kernel_restarted_elsewhere_mid_cell_raises_kernel_died(jupyter_server, fresh_kernel):
