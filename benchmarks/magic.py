@@ -49,9 +49,6 @@ class ShellNoop:
         self.shell.run_cell("%%noop\n" + code, store_history=False)
         return 0
 
-    def close(self) -> None:
-        pass
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

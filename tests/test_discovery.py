@@ -53,11 +53,6 @@ def started(runtime, launched):
     return start
 
 
-@pytest.fixture
-def ip(shell):
-    return shell
-
-
 def test_finds_a_server_started_by_the_test_without_showing_its_token(started, runtime):
     launched = started()
     [info] = running_servers()
@@ -95,59 +90,59 @@ def test_fallback_runtime_dir_without_jupyter_core(monkeypatch, tmp_path):
     assert _fallback_runtime_dir() == tmp_path / "data" / "runtime"
 
 
-def test_connect_without_url_joins_the_only_local_server(ip, started, capsys):
+def test_connect_without_url_joins_the_only_local_server(shell, started, capsys):
     launched = started()
-    ip.run_line_magic("remote", "connect --name here")
+    shell.run_line_magic("remote", "connect --name here")
     out = capsys.readouterr()
     assert out.out.startswith(f"Connected 'here': {launched.url}")
     assert launched.token not in out.out + out.err
     assert remote_magic.registry.current.run("21 * 2").result["text/plain"] == "42"
 
 
-def test_connect_without_url_shows_the_choice_when_several_run(ip, started):
+def test_connect_without_url_shows_the_choice_when_several_run(shell, started):
     first, second = started(), started()
     captured = CapturingDisplayPublisher()
-    ip.display_pub, original = captured, ip.display_pub
+    shell.display_pub, original = captured, shell.display_pub
     try:
         with pytest.raises(UsageError, match="2 Jupyter servers run on this machine .* %remote connect URL"):
-            ip.run_line_magic("remote", "connect")
+            shell.run_line_magic("remote", "connect")
     finally:
-        ip.display_pub = original
+        shell.display_pub = original
     [shown] = captured.outputs
     text = shown["data"]["text/plain"] + shown["data"]["text/html"]
     assert first.url in text and second.url in text and str(second.pid) in text
     assert first.token not in text and second.token not in text
     # Picking one by URL needs no token: it is read from that server's runtime file.
-    ip.run_line_magic("remote", f"connect http://localhost:{second.port}/ --name second")
-    table = ip.run_line_magic("remote", "servers")
+    shell.run_line_magic("remote", f"connect http://localhost:{second.port}/ --name second")
+    table = shell.run_line_magic("remote", "servers")
     assert [(row["pid"], row["connection"]) for row in table] == [(first.pid, None), (second.pid, "second")]
     assert [row["root_dir"] for row in table] == [first.root_dir, second.root_dir]
     assert first.token not in repr(table) + table._repr_html_()
 
 
-def test_environment_variables_come_first(ip, started, monkeypatch, capsys):
+def test_environment_variables_come_first(shell, started, monkeypatch, capsys):
     started()  # a local server that must not be chosen
     second = started()
     monkeypatch.setenv("JUPYTER_SERVER_URL", second.url)
     monkeypatch.setenv("JUPYTER_TOKEN", second.token)
-    ip.run_line_magic("remote", "connect")
+    shell.run_line_magic("remote", "connect")
     assert capsys.readouterr().out.startswith(f"Connected 'local': {second.url}")
     monkeypatch.setenv("JUPYTER_SERVER_URL", "http://127.0.0.1:1/")  # nothing listens there
     with pytest.raises(remote_magic.ServerUnreachable):
-        ip.run_line_magic("remote", "connect --name nowhere")
+        shell.run_line_magic("remote", "connect --name nowhere")
 
 
-def test_no_local_server_says_what_to_do(ip, runtime):
+def test_no_local_server_says_what_to_do(shell, runtime):
     with pytest.raises(UsageError, match="no Jupyter server runs on this machine; give a URL, or start one with %remote launch"):
-        ip.run_line_magic("remote", "connect")
-    assert "(no running Jupyter server found" in repr(ip.run_line_magic("remote", "servers"))
+        shell.run_line_magic("remote", "connect")
+    assert "(no running Jupyter server found" in repr(shell.run_line_magic("remote", "servers"))
 
 
-def test_an_explicit_token_is_not_replaced_by_the_runtime_file(ip, started, monkeypatch):
+def test_an_explicit_token_is_not_replaced_by_the_runtime_file(shell, started, monkeypatch):
     launched = started()
     monkeypatch.setenv("WRONG_TOKEN", "not-the-token")
     with pytest.raises(AuthenticationError):
-        ip.run_line_magic("remote", f"connect {launched.url} --token-env WRONG_TOKEN")
+        shell.run_line_magic("remote", f"connect {launched.url} --token-env WRONG_TOKEN")
 
 
 def test_server_info_matches_loopback_spellings():

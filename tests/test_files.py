@@ -25,11 +25,6 @@ def remote_dir(server, jupyter_server):
     server.contents.delete(name, recursive=True)
 
 
-@pytest.fixture
-def ip(remote_shell):
-    return remote_shell
-
-
 def on_disk(jupyter_server, path: str) -> Path:
     return Path(jupyter_server.root_dir) / path
 
@@ -39,8 +34,8 @@ def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
 
 
-def remote(ip, line: str):
-    return ip.run_line_magic("remote", line)
+def remote(remote_shell, line: str):
+    return remote_shell.run_line_magic("remote", line)
 
 
 # ---------------------------------------------------------------------------- the REST walk-through's notebook steps
@@ -95,25 +90,25 @@ def test_appended_cells_keep_their_fields_and_get_unique_ids(server, remote_dir)
     assert len(server.contents.cells(path)) == 4
 
 
-def test_magics_create_rename_append_and_cat(ip, remote_dir, capsys):
-    remote(ip, f"new notebook {remote_dir}/")
+def test_magics_create_rename_append_and_cat(remote_shell, remote_dir, capsys):
+    remote(remote_shell, f"new notebook {remote_dir}/")
     assert f"Created notebook {remote_dir}/Untitled.ipynb" in capsys.readouterr().out
-    remote(ip, f"mv {remote_dir}/Untitled.ipynb {remote_dir}/sum.ipynb")
+    remote(remote_shell, f"mv {remote_dir}/Untitled.ipynb {remote_dir}/sum.ipynb")
     assert f"Renamed {remote_dir}/Untitled.ipynb to {remote_dir}/sum.ipynb" in capsys.readouterr().out
-    remote(ip, f"append-cell {remote_dir}/sum.ipynb '1 + 1'")
-    remote(ip, f"append-cell {remote_dir}/sum.ipynb '# Sum' --markdown")
-    shown = remote(ip, f"cat {remote_dir}/sum.ipynb")
+    remote(remote_shell, f"append-cell {remote_dir}/sum.ipynb '1 + 1'")
+    remote(remote_shell, f"append-cell {remote_dir}/sum.ipynb '# Sum' --markdown")
+    shown = remote(remote_shell, f"cat {remote_dir}/sum.ipynb")
     assert shown.splitlines()[0] == f"{remote_dir}/sum.ipynb: 2 cells"
     assert "── cell 1 · code ──\n1 + 1\n── cell 2 · markdown ──\n# Sum" in shown
-    remote(ip, f"new notebook {remote_dir}/named")
+    remote(remote_shell, f"new notebook {remote_dir}/named")
     assert f"Created notebook {remote_dir}/named.ipynb" in capsys.readouterr().out
     with pytest.raises(AlreadyExists, match="already exists"):
-        remote(ip, f"new notebook {remote_dir}/named.ipynb")
-    remote(ip, f"new file {remote_dir}/empty.txt")
-    assert remote(ip, f"cat {remote_dir}/empty.txt") == ""
+        remote(remote_shell, f"new notebook {remote_dir}/named.ipynb")
+    remote(remote_shell, f"new file {remote_dir}/empty.txt")
+    assert remote(remote_shell, f"cat {remote_dir}/empty.txt") == ""
 
 
-def test_cat_shows_outputs_text_and_refuses_binary_and_directories(ip, server, remote_dir, jupyter_server):
+def test_cat_shows_outputs_text_and_refuses_binary_and_directories(remote_shell, server, remote_dir, jupyter_server):
     path = f"{remote_dir}/out.ipynb"
     server.contents.new_notebook(path)
     server.contents.append_cells(
@@ -130,73 +125,73 @@ def test_cat_shows_outputs_text_and_refuses_binary_and_directories(ip, server, r
             ],
         },
     )
-    shown = remote(ip, f"cat {path}")
+    shown = remote(remote_shell, f"cat {path}")
     assert "── cell 1 · code · [7] ──\nx\n│ a\n│ b\n│ [text/html] 42\n│ [image/png]\n│ ValueError: bad" in shown
     server.contents.write_text(f"{remote_dir}/notes.txt", "héllo\nwörld\n")
-    assert remote(ip, f"cat {remote_dir}/notes.txt") == "héllo\nwörld\n"
+    assert remote(remote_shell, f"cat {remote_dir}/notes.txt") == "héllo\nwörld\n"
     on_disk(jupyter_server, f"{remote_dir}/blob.bin").write_bytes(bytes(range(256)))
     with pytest.raises(UsageError, match="is binary .* %remote download"):
-        remote(ip, f"cat {remote_dir}/blob.bin")
+        remote(remote_shell, f"cat {remote_dir}/blob.bin")
     with pytest.raises(UsageError, match="is a directory"):
-        remote(ip, f"cat {remote_dir}")
+        remote(remote_shell, f"cat {remote_dir}")
     with pytest.raises(NotFound):
-        remote(ip, f"cat {remote_dir}/missing.txt")
+        remote(remote_shell, f"cat {remote_dir}/missing.txt")
 
 
 # ---------------------------------------------------------------------------- directories, rename, delete
 
 
-def test_mkdir_refuses_existing_and_makes_parents(ip, server, remote_dir, capsys):
-    remote(ip, f"mkdir {remote_dir}/a")
+def test_mkdir_refuses_existing_and_makes_parents(remote_shell, server, remote_dir, capsys):
+    remote(remote_shell, f"mkdir {remote_dir}/a")
     assert f"Created directory {remote_dir}/a/" in capsys.readouterr().out
     with pytest.raises(AlreadyExists):
-        remote(ip, f"mkdir {remote_dir}/a")
-    remote(ip, f"mkdir -p {remote_dir}/a/b/c")
+        remote(remote_shell, f"mkdir {remote_dir}/a")
+    remote(remote_shell, f"mkdir -p {remote_dir}/a/b/c")
     assert server.contents.get(f"{remote_dir}/a/b/c", content=False)["type"] == "directory"
-    remote(ip, f"mkdir -p {remote_dir}/a/b")  # like mkdir -p: already there is fine
+    remote(remote_shell, f"mkdir -p {remote_dir}/a/b")  # like mkdir -p: already there is fine
     server.contents.write_text(f"{remote_dir}/file", "x")
     with pytest.raises(AlreadyExists, match="file"):
-        remote(ip, f"mkdir -p {remote_dir}/file")
+        remote(remote_shell, f"mkdir -p {remote_dir}/file")
 
 
-def test_mv_never_overwrites_and_moves_into_directories(ip, server, remote_dir, jupyter_server):
+def test_mv_never_overwrites_and_moves_into_directories(remote_shell, server, remote_dir, jupyter_server):
     contents = server.contents
     contents.write_text(f"{remote_dir}/one.txt", "one")
     contents.write_text(f"{remote_dir}/two.txt", "two")
     contents.mkdir(f"{remote_dir}/box")
     with pytest.raises(AlreadyExists, match="two.txt"):
-        remote(ip, f"mv {remote_dir}/one.txt {remote_dir}/two.txt")
+        remote(remote_shell, f"mv {remote_dir}/one.txt {remote_dir}/two.txt")
     assert contents.read_text(f"{remote_dir}/two.txt") == "two" and contents.exists(f"{remote_dir}/one.txt")
-    remote(ip, f"mv {remote_dir}/one.txt {remote_dir}/box")
+    remote(remote_shell, f"mv {remote_dir}/one.txt {remote_dir}/box")
     assert on_disk(jupyter_server, f"{remote_dir}/box/one.txt").read_text() == "one"
     with pytest.raises(NotFound, match="new-dir"):  # a trailing / means "into that directory"
-        remote(ip, f"mv {remote_dir}/two.txt {remote_dir}/new-dir/")
+        remote(remote_shell, f"mv {remote_dir}/two.txt {remote_dir}/new-dir/")
     assert contents.read_text(f"{remote_dir}/two.txt") == "two"
     with pytest.raises(NotFound, match="missing"):
-        remote(ip, f"mv {remote_dir}/missing {remote_dir}/x")
+        remote(remote_shell, f"mv {remote_dir}/missing {remote_dir}/x")
 
 
-def test_rm_asks_and_refuses_full_directories_without_recursive(ip, server, remote_dir, monkeypatch, capsys):
+def test_rm_asks_and_refuses_full_directories_without_recursive(remote_shell, server, remote_dir, monkeypatch, capsys):
     contents = server.contents
     contents.write_text(f"{remote_dir}/keep.txt", "x")
     with pytest.raises(UsageError, match="add --yes"):  # no one can answer here (stdin is captured)
-        remote(ip, f"rm {remote_dir}/keep.txt")
+        remote(remote_shell, f"rm {remote_dir}/keep.txt")
     assert contents.exists(f"{remote_dir}/keep.txt")
     answers = iter(["n", "y"])
     monkeypatch.setattr(builtins, "input", lambda prompt: next(answers))  # the user answering the prompt
-    remote(ip, f"rm {remote_dir}/keep.txt")
+    remote(remote_shell, f"rm {remote_dir}/keep.txt")
     assert "Not deleted." in capsys.readouterr().out and contents.exists(f"{remote_dir}/keep.txt")
-    remote(ip, f"rm {remote_dir}/keep.txt")
+    remote(remote_shell, f"rm {remote_dir}/keep.txt")
     assert not contents.exists(f"{remote_dir}/keep.txt")
     contents.mkdir(f"{remote_dir}/full/inner", parents=True)
     contents.write_text(f"{remote_dir}/full/inner/data.txt", "x")
     with pytest.raises(UsageError, match="directory with 1 entry; pass --recursive"):
-        remote(ip, f"rm --yes {remote_dir}/full")
+        remote(remote_shell, f"rm --yes {remote_dir}/full")
     assert contents.exists(f"{remote_dir}/full/inner/data.txt")
     contents.mkdir(f"{remote_dir}/empty")
-    remote(ip, f"rm -y {remote_dir}/empty")
+    remote(remote_shell, f"rm -y {remote_dir}/empty")
     assert not contents.exists(f"{remote_dir}/empty")
-    remote(ip, f"rm -y -r {remote_dir}/full")
+    remote(remote_shell, f"rm -y -r {remote_dir}/full")
     assert "Deleted directory" in capsys.readouterr().out
     assert not contents.exists(f"{remote_dir}/full")
     with pytest.raises(UsageError, match="root directory"):
@@ -230,11 +225,11 @@ def test_recursive_delete_empties_a_directory_the_server_will_not_remove_whole(n
 # ---------------------------------------------------------------------------- transfers
 
 
-def test_binary_round_trip_larger_than_a_chunk(ip, remote_dir, jupyter_server, tmp_path, capsys):
+def test_binary_round_trip_larger_than_a_chunk(remote_shell, remote_dir, jupyter_server, tmp_path, capsys):
     data = os.urandom(2 * CHUNK_SIZE + 12345) + bytes(range(256)) + b"\r\n\x00"
     local = tmp_path / "payload.bin"
     local.write_bytes(data)
-    remote(ip, f"upload {local} {remote_dir}/")
+    remote(remote_shell, f"upload {local} {remote_dir}/")
     out = capsys.readouterr()
     assert f"(2.0 MB, 3 chunks) to {remote_dir}/payload.bin" in out.out
     assert "Uploading: 2.0 MB of 2.0 MB" in out.err
@@ -242,7 +237,7 @@ def test_binary_round_trip_larger_than_a_chunk(ip, remote_dir, jupyter_server, t
     assert names(on_disk(jupyter_server, remote_dir)) == ["payload.bin"]  # no .part left
     back = tmp_path / "back"
     back.mkdir()
-    remote(ip, f"download {remote_dir}/payload.bin {back}")
+    remote(remote_shell, f"download {remote_dir}/payload.bin {back}")
     assert (back / "payload.bin").read_bytes() == data
     assert os.listdir(back) == ["payload.bin"]  # the temporary file is gone
 
@@ -263,43 +258,43 @@ def test_chunk_boundaries_and_progress(server, remote_dir, jupyter_server, tmp_p
     assert server.contents.download(f"{remote_dir}/empty.bin", tmp_path / "empty-back.bin").read_bytes() == b""
 
 
-def test_uploads_never_overwrite_without_force(ip, server, remote_dir, jupyter_server, tmp_path):
+def test_uploads_never_overwrite_without_force(remote_shell, server, remote_dir, jupyter_server, tmp_path):
     target = on_disk(jupyter_server, f"{remote_dir}/data.bin")
     target.write_bytes(b"original")
     small, big = tmp_path / "data.bin", tmp_path / "big.bin"
     small.write_bytes(b"replacement")
     big.write_bytes(os.urandom(CHUNK_SIZE + 1))
     with pytest.raises(AlreadyExists, match="--force"):
-        remote(ip, f"upload {small} {remote_dir}/data.bin")
+        remote(remote_shell, f"upload {small} {remote_dir}/data.bin")
     with pytest.raises(AlreadyExists):
-        remote(ip, f"upload {big} {remote_dir}/data.bin")
+        remote(remote_shell, f"upload {big} {remote_dir}/data.bin")
     assert target.read_bytes() == b"original"
-    remote(ip, f"upload {small} {remote_dir}/data.bin --force")
+    remote(remote_shell, f"upload {small} {remote_dir}/data.bin --force")
     assert target.read_bytes() == b"replacement"
-    remote(ip, f"upload {big} {remote_dir}/data.bin -f")
+    remote(remote_shell, f"upload {big} {remote_dir}/data.bin -f")
     assert target.read_bytes() == big.read_bytes()
     assert names(target.parent) == ["data.bin"]
     with pytest.raises(UsageError, match="No local file"):
-        remote(ip, f"upload {tmp_path / 'missing.bin'} {remote_dir}/")
+        remote(remote_shell, f"upload {tmp_path / 'missing.bin'} {remote_dir}/")
     with pytest.raises(UsageError, match="No local file"):
-        remote(ip, f"upload {tmp_path} {remote_dir}/")
+        remote(remote_shell, f"upload {tmp_path} {remote_dir}/")
 
 
-def test_downloads_never_overwrite_without_force(ip, server, remote_dir, jupyter_server, tmp_path):
+def test_downloads_never_overwrite_without_force(remote_shell, server, remote_dir, jupyter_server, tmp_path):
     on_disk(jupyter_server, f"{remote_dir}/report.csv").write_bytes(b"a,b\n1,2\n")
     local = tmp_path / "report.csv"
     local.write_bytes(b"mine")
     with pytest.raises(AlreadyExists, match="exists locally; pass --force"):
-        remote(ip, f"download {remote_dir}/report.csv {local}")
+        remote(remote_shell, f"download {remote_dir}/report.csv {local}")
     assert local.read_bytes() == b"mine"
-    remote(ip, f"download {remote_dir}/report.csv {local} --force")
+    remote(remote_shell, f"download {remote_dir}/report.csv {local} --force")
     assert local.read_bytes() == b"a,b\n1,2\n"
     with pytest.raises(NotFound):
-        remote(ip, f"download {remote_dir}/nothing.csv {tmp_path}")
+        remote(remote_shell, f"download {remote_dir}/nothing.csv {tmp_path}")
     with pytest.raises(UsageError, match="is a directory"):
-        remote(ip, f"download {remote_dir} {tmp_path}")
+        remote(remote_shell, f"download {remote_dir} {tmp_path}")
     with pytest.raises(UsageError, match="No local directory"):
-        remote(ip, f"download {remote_dir}/report.csv {tmp_path / 'no' / 'such' / 'dir.csv'}")
+        remote(remote_shell, f"download {remote_dir}/report.csv {tmp_path / 'no' / 'such' / 'dir.csv'}")
     assert sorted(os.listdir(tmp_path)) == ["report.csv"]
 
 
@@ -312,17 +307,17 @@ def test_download_defaults_to_the_current_directory_and_keeps_notebooks_byte_exa
     assert (tmp_path / "nb.ipynb").read_bytes() == on_disk(jupyter_server, f"{remote_dir}/nb.ipynb").read_bytes()
 
 
-def test_writes_into_a_missing_directory_say_so_and_create_nothing(ip, server, remote_dir, tmp_path, jupyter_server):
+def test_writes_into_a_missing_directory_say_so_and_create_nothing(remote_shell, server, remote_dir, tmp_path, jupyter_server):
     local = tmp_path / "f.bin"
     local.write_bytes(b"x" * 10)
     attempts = [
         lambda: server.contents.upload(local, f"{remote_dir}/nowhere/f.bin"),
         lambda: server.contents.upload(local, f"{remote_dir}/nowhere/f.bin", chunk_size=4),
         lambda: server.contents.write_text(f"{remote_dir}/nowhere/a.txt", "x"),
-        lambda: remote(ip, f"new notebook {remote_dir}/nowhere/n.ipynb"),
-        lambda: remote(ip, f"new file {remote_dir}/nowhere/"),
-        lambda: remote(ip, f"mkdir {remote_dir}/nowhere/x"),
-        lambda: remote(ip, f"mv {remote_dir} {remote_dir}/nowhere/y"),
+        lambda: remote(remote_shell, f"new notebook {remote_dir}/nowhere/n.ipynb"),
+        lambda: remote(remote_shell, f"new file {remote_dir}/nowhere/"),
+        lambda: remote(remote_shell, f"mkdir {remote_dir}/nowhere/x"),
+        lambda: remote(remote_shell, f"mv {remote_dir} {remote_dir}/nowhere/y"),
     ]
     for attempt in attempts:
         with pytest.raises(NotFound, match="nowhere"):
@@ -333,21 +328,21 @@ def test_writes_into_a_missing_directory_say_so_and_create_nothing(ip, server, r
 # ---------------------------------------------------------------------------- checkpoints
 
 
-def test_checkpoint_list_and_restore(ip, server, remote_dir, capsys):
+def test_checkpoint_list_and_restore(remote_shell, server, remote_dir, capsys):
     path = f"{remote_dir}/draft.txt"
     server.contents.write_text(path, "version 1")
-    remote(ip, f"checkpoint {path}")
+    remote(remote_shell, f"checkpoint {path}")
     assert f"of {path} saved" in capsys.readouterr().out
-    table = remote(ip, f"checkpoints {path}")
+    table = remote(remote_shell, f"checkpoints {path}")
     assert isinstance(table, Table) and len(table) == 1
     checkpoint_id = table[0]["id"]
     server.contents.write_text(path, "version 2", overwrite=True)
-    remote(ip, f"restore {path} {checkpoint_id}")
+    remote(remote_shell, f"restore {path} {checkpoint_id}")
     assert server.contents.read_text(path) == "version 1"
     with pytest.raises(NotFound, match="no checkpoint 'nope'"):
-        remote(ip, f"restore {path} nope")
+        remote(remote_shell, f"restore {path} nope")
     server.contents.delete_checkpoint(path, checkpoint_id)
-    assert "(no checkpoints" in repr(remote(ip, f"checkpoints {path}"))
+    assert "(no checkpoints" in repr(remote(remote_shell, f"checkpoints {path}"))
 
 
 # ---------------------------------------------------------------------------- help and secrets
@@ -357,26 +352,26 @@ FILE_COMMANDS = ["ls", "cat", "mkdir", "mv", "rm", "upload", "download", "new", 
 
 
 @pytest.mark.parametrize("name", FILE_COMMANDS)
-def test_every_file_subcommand_has_help(ip, capsys, name):
-    remote(ip, f"{name} --help")
+def test_every_file_subcommand_has_help(remote_shell, capsys, name):
+    remote(remote_shell, f"{name} --help")
     text = capsys.readouterr().out
     assert text.startswith(f"usage: %remote {name}") and "--conn" in text
 
 
-def test_no_token_in_anything_the_file_commands_print(ip, remote_dir, jupyter_server, tmp_path, capfd):
+def test_no_token_in_anything_the_file_commands_print(remote_shell, remote_dir, jupyter_server, tmp_path, capfd):
     local = tmp_path / "t.txt"
     local.write_text("token check")
     results = [
-        remote(ip, f"upload {local} {remote_dir}/"),
-        remote(ip, f"ls {remote_dir}"),
-        remote(ip, f"cat {remote_dir}/t.txt"),
-        remote(ip, f"download {remote_dir}/t.txt {tmp_path / 'u.txt'}"),
-        remote(ip, f"checkpoint {remote_dir}/t.txt"),
-        remote(ip, f"checkpoints {remote_dir}/t.txt"),
+        remote(remote_shell, f"upload {local} {remote_dir}/"),
+        remote(remote_shell, f"ls {remote_dir}"),
+        remote(remote_shell, f"cat {remote_dir}/t.txt"),
+        remote(remote_shell, f"download {remote_dir}/t.txt {tmp_path / 'u.txt'}"),
+        remote(remote_shell, f"checkpoint {remote_dir}/t.txt"),
+        remote(remote_shell, f"checkpoints {remote_dir}/t.txt"),
     ]
     for failing in (f"cat {remote_dir}/none", f"mv {remote_dir}/none {remote_dir}/x", f"upload {local} {remote_dir}/t.txt"):
         with pytest.raises(Exception) as info:
-            remote(ip, failing)
+            remote(remote_shell, failing)
         assert jupyter_server.token not in str(info.value)
     out = capfd.readouterr()
     shown = out.out + out.err + "".join(repr(r) + getattr(r, "_repr_html_", lambda: "")() for r in results)

@@ -46,14 +46,9 @@ def gone(pids: list[int], within: float = 30.0) -> bool:
     return not any(alive(pid) for pid in pids)
 
 
-@pytest.fixture
-def ip(shell):
-    return shell
-
-
-def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(ip, tmp_path, capsys):
+def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(shell, tmp_path, capsys):
     (tmp_path / "hello.txt").write_text("served")
-    ip.run_line_magic("remote", f"launch --name mine --root {tmp_path}")
+    shell.run_line_magic("remote", f"launch --name mine --root {tmp_path}")
     out = capsys.readouterr().out
     connection = remote_magic.registry.get("mine")
     server = launched_server(connection)
@@ -61,13 +56,13 @@ def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(ip, tmp_pa
     assert f"Launched a private Jupyter Server (pid {server.pid}, root {tmp_path})" in out
     assert f"Connected 'mine': {server.url}" in out and server.token not in out
     assert remote_magic.registry.current is connection
-    assert [row["name"] for row in ip.run_line_magic("remote", "ls")] == ["hello.txt"]
-    result = ip.run_cell("%%remote\nopen('hello.txt').read()")
+    assert [row["name"] for row in shell.run_line_magic("remote", "ls")] == ["hello.txt"]
+    result = shell.run_cell("%%remote\nopen('hello.txt').read()")
     assert result.result.data["text/plain"] == "'served'"
     kernels = children(server.pid)
     assert kernels, "the cell ran on a kernel the server started"
-    assert [row["connection"] for row in ip.run_line_magic("remote", "servers") if row["pid"] == server.pid] == ["mine"]
-    ip.run_line_magic("remote", "disconnect mine")
+    assert [row["connection"] for row in shell.run_line_magic("remote", "servers") if row["pid"] == server.pid] == ["mine"]
+    shell.run_line_magic("remote", "disconnect mine")
     assert not server.running
     assert gone([server.pid, *kernels])
     assert "mine" not in remote_magic.registry
@@ -116,7 +111,7 @@ def test_launched_server_stops_when_its_launcher_is_killed(tmp_path):
     assert gone(pids)
 
 
-def test_launch_replacing_a_name_stops_the_old_server(ip, capsys):
+def test_launch_replacing_a_name_stops_the_old_server(shell, capsys):
     first = launched_server(remote_magic.launch_local(name="again"))
     second = launched_server(remote_magic.launch_local(name="again"))
     assert first is not None and second is not None
@@ -124,35 +119,35 @@ def test_launch_replacing_a_name_stops_the_old_server(ip, capsys):
     assert second.running and len(remote_magic.registry) == 1
 
 
-def test_shutdown_server_asks_then_stops_it(ip, capsys):
-    ip.run_line_magic("remote", "launch --name doomed")
+def test_shutdown_server_asks_then_stops_it(shell, capsys):
+    shell.run_line_magic("remote", "launch --name doomed")
     server = launched_server(remote_magic.registry.get("doomed"))
     with pytest.raises(UsageError, match="add --yes"):
-        ip.run_line_magic("remote", "shutdown-server")
+        shell.run_line_magic("remote", "shutdown-server")
     assert server.running and "doomed" in remote_magic.registry
-    ip.run_line_magic("remote", "shutdown-server --yes")
+    shell.run_line_magic("remote", "shutdown-server --yes")
     assert "connection 'doomed' removed" in capsys.readouterr().out
     assert gone([server.pid])
     assert "doomed" not in remote_magic.registry
 
 
-def test_launch_errors_are_one_line_and_say_what_to_do(ip, tmp_path, monkeypatch):
+def test_launch_errors_are_one_line_and_say_what_to_do(shell, tmp_path, monkeypatch):
     with pytest.raises(LaunchError, match="No local directory .* --root"):
-        ip.run_line_magic("remote", f"launch --root {tmp_path / 'missing'}")
+        shell.run_line_magic("remote", f"launch --root {tmp_path / 'missing'}")
     monkeypatch.setitem(sys.modules, "jupyter_server", None)  # as if it were not installed
     with pytest.raises(LaunchError) as info:
-        ip.run_line_magic("remote", "launch")
+        shell.run_line_magic("remote", "launch")
     assert str(info.value) == "Launching a local server needs jupyter_server here: pip install 'remote_magic[launch]'."
     assert len(remote_magic.registry) == 0
 
 
 @pytest.mark.parametrize("name", ["servers", "launch", "shutdown-server", "connect"])
-def test_server_subcommands_have_help(ip, capsys, name):
-    ip.run_line_magic("remote", f"{name} --help")
+def test_server_subcommands_have_help(shell, capsys, name):
+    shell.run_line_magic("remote", f"{name} --help")
     assert capsys.readouterr().out.startswith(f"usage: %remote {name}")
 
 
-def test_a_failed_connect_stops_the_fresh_server_at_once(ip):
+def test_a_failed_connect_stops_the_fresh_server_at_once(shell):
     before = {info.pid for info in remote_magic.running_servers()}
     with pytest.raises(TypeError, match="colour"):
         remote_magic.launch_local(name="bad", colour="blue")
