@@ -47,6 +47,10 @@ class KernelDied(RemoteMagicError):
     """The remote kernel died or was restarted while a request was pending."""
 
 
+class ProtocolError(RemoteMagicError):
+    """The server sent a message that is not valid Jupyter protocol."""
+
+
 class ExecutionTimeout(RemoteMagicError):
     """An execution did not finish before its deadline."""
 
