@@ -1,54 +1,67 @@
 """``/api/contents``: files, directories, notebooks and checkpoints on the server.
 
-Transfers are binary-safe: uploads go as base64, in JupyterLab's 1 MiB chunks when larger than one
-(numbered 1, 2, …, and -1 for the last, to a temporary name that is renamed into place at the end);
-downloads stream from ``files/PATH`` into a temporary local file that replaces the target only once
-complete. Both are checked against the size (and the SHA-256 where the server reports one). Nothing
-is overwritten, remotely or locally, unless ``overwrite=True``.
+Every path is resolved first (``.`` and ``..`` taken out, see :func:`remote_path`): one that climbs
+above the server's root is refused, and nothing that resolves to the root is ever deleted.
+
+Transfers are binary-safe: chunked uploads go to a temporary ``.part`` name renamed into place at
+the end; downloads stream from ``files/PATH`` into a local ``.part`` file that replaces the target
+only once complete (see :mod:`remote_magic.transfer`). Both are checked against the size (and the
+SHA-256 where the server reports one); a failed or interrupted transfer leaves no ``.part`` file on
+either side. Nothing is overwritten, remotely or locally, unless ``overwrite=True``.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import os
-import secrets
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 from .errors import AlreadyExists, NotFound, ServerError, UsageError
 from .rest import RestClient
+from .transfer import CHUNK_SIZE, Transfers
 
 Model = dict[str, Any]
 Cell = dict[str, Any]
-#: ``progress(bytes_done, bytes_total)``, called after each chunk of a transfer.
-Progress = Callable[[int, int], None]
-
-#: JupyterLab's upload chunk size; files larger than this are sent in several PUTs.
-CHUNK_SIZE = 1024 * 1024
 
 _CELL_TYPES = ("code", "markdown", "raw")
 
 
-def _clean(path: str) -> str:
-    return (path or "").strip().strip("/")
+def remote_path(path: str) -> str:
+    """``path`` as the server's root sees it: ``/``-separated, no leading or trailing ``/``, with
+    ``.`` and ``..`` resolved (``""`` is the root). A path that climbs above the root is refused."""
+    parts: list[str] = []
+    for part in (path or "").strip().split("/"):
+        if part == "..":
+            if not parts:
+                raise UsageError(
+                    f"{path.strip()!r} is outside the server's root directory; paths are relative to that root."
+                )
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def deletable_path(path: str) -> str:
+    """:func:`remote_path`, refusing the root itself (``.``, ``/``, ``a/..`` and the like)."""
+    resolved = remote_path(path)
+    if not resolved:
+        raise UsageError(f"{path.strip() or '/'!r} is the server's root directory; refusing to delete it.")
+    return resolved
 
 
 def _join(directory: str, name: str) -> str:
-    return f"{_clean(directory)}/{name}".strip("/")
+    return remote_path(f"{directory}/{name}")
 
 
 def _is_directory_path(path: str) -> bool:
-    """The root (``""``) or a path written with a trailing ``/``."""
-    return not _clean(path) or (path or "").rstrip().endswith("/")
+    """The root (``""``, ``.``, ``a/..``) or a path written with a trailing ``/``."""
+    return not remote_path(path) or (path or "").rstrip().endswith("/")
 
 
-class Contents:
+class Contents(Transfers):
     """The Contents API. Paths are relative to the server's root directory, ``/``-separated."""
 
     def __init__(self, rest: RestClient):
@@ -74,7 +87,7 @@ class Contents:
             query["type"] = type
         if hash:
             query["hash"] = "1"
-        return self._rest.request("GET", "contents", _clean(path), query=query)
+        return self._rest.request("GET", "contents", remote_path(path), query=query)
 
     def list(self, path: str = "") -> list[Model]:
         """The entries of the directory at ``path`` (metadata only)."""
@@ -160,10 +173,10 @@ class Contents:
     def mkdir(self, path: str, *, parents: bool = False) -> Model:
         """Create a directory. ``parents=True`` creates missing parents and accepts an existing one
         (like ``mkdir -p``)."""
-        parts = _clean(path).split("/")
+        parts = remote_path(path).split("/")
         if not parts[-1]:
             raise UsageError("mkdir needs a directory path, e.g. data/raw.")
-        steps = ["/".join(parts[: i + 1]) for i in range(len(parts))] if parents else [_clean(path)]
+        steps = ["/".join(parts[: i + 1]) for i in range(len(parts))] if parents else [remote_path(path)]
         model: Model = {}
         for step in steps:
             existing = self.info(step)
@@ -183,170 +196,66 @@ class Contents:
         target = self._into_directory(target, source_model["name"])
         self._refuse_existing(target, overwrite=False)
         self._require_parent(target)
-        return self._rest.request("PATCH", "contents", _clean(source), json_body={"path": target})
+        return self._rest.request("PATCH", "contents", remote_path(source), json_body={"path": target})
 
     def delete(self, path: str, *, recursive: bool = False) -> Model:
         """Delete a file, notebook or empty directory; a directory with content only when
-        ``recursive=True``. Returns the model of what was deleted."""
-        if not _clean(path):
-            raise UsageError("Refusing to delete the server's root directory.")
+        ``recursive=True``. Returns the model of what was deleted. A path that resolves to the
+        server's root (``""``, ``.``, ``/``, ``a/..``) is refused before anything is deleted."""
+        path = deletable_path(path)
         model = self._require(path)
         entries = self.list(path) if model["type"] == "directory" else []
         if entries and not recursive:
             count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
             raise UsageError(
-                f"{_clean(path)!r} is a directory with {count}; pass --recursive "
+                f"{path!r} is a directory with {count}; pass --recursive "
                 "(recursive=True) to delete it and everything in it."
             )
         try:
-            self._rest.request("DELETE", "contents", _clean(path))
+            self._rest.request("DELETE", "contents", path)
         except ServerError:
             if not entries:  # not the "directory not empty" refusal: nothing else to try
                 raise
             for entry in entries:  # servers that never delete a full directory: empty it first
                 self.delete(entry["path"], recursive=True)
-            self._rest.request("DELETE", "contents", _clean(path))
+            self._rest.request("DELETE", "contents", path)
         return model
 
-    # ------------------------------------------------------------------ transfers
-
-    def upload(
-        self,
-        local: str | os.PathLike[str],
-        remote: str = "",
-        *,
-        overwrite: bool = False,
-        chunk_size: int = CHUNK_SIZE,
-        progress: Progress | None = None,
-    ) -> Model:
-        """Upload a local file, byte for byte. ``remote`` defaults to the file's name in the root;
-        a directory (or a path ending with ``/``) receives it under its own name. Returns the
-        remote model (metadata)."""
-        source = Path(local).expanduser()
-        if not source.is_file():
-            raise UsageError(f"No local file {str(source)!r}; give the path of a file to upload.")
-        target = self._into_directory(remote, source.name)
-        self._refuse_existing(target, overwrite)
-        self._require_parent(target)
-        size = source.stat().st_size
-        digest = hashlib.sha256()
-        if size <= chunk_size:
-            data = source.read_bytes()
-            digest.update(data)
-            self._put(target, _file_body(data))
-            if progress:
-                progress(size, size)
-        else:
-            self._upload_chunks(source, target, size, chunk_size, digest, overwrite, progress)
-        return self._verify(target, size, digest.hexdigest())
-
-    def _upload_chunks(
-        self,
-        source: Path,
-        target: str,
-        size: int,
-        chunk_size: int,
-        digest: Any,
-        overwrite: bool,
-        progress: Progress | None,
-    ) -> None:
-        """JupyterLab's chunked upload, to a temporary name renamed into place once complete, so a
-        failed upload never leaves half a file under the target name."""
-        directory, _, name = target.rpartition("/")
-        partial = _join(directory, f"{name}.{secrets.token_hex(4)}.part")
-        try:
-            with source.open("rb") as stream:
-                for number, offset in enumerate(range(0, size, chunk_size), start=1):
-                    data = stream.read(chunk_size)
-                    digest.update(data)
-                    last = offset + chunk_size >= size
-                    self._put(partial, {**_file_body(data), "chunk": -1 if last else number})
-                    if progress:
-                        progress(offset + len(data), size)
-            if self.exists(target):
-                if not overwrite:
-                    raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
-                self._rest.request("DELETE", "contents", target)
-            self._rest.request("PATCH", "contents", partial, json_body={"path": target})
-        except BaseException:
-            self._discard(partial)
-            raise
-
-    def download(
-        self,
-        remote: str,
-        local: str | os.PathLike[str] | None = None,
-        *,
-        overwrite: bool = False,
-        progress: Progress | None = None,
-    ) -> Path:
-        """Download a file byte for byte; ``local`` defaults to its name in the current directory,
-        and a local directory receives it under its own name. Returns the local path."""
-        model = self._require(remote)
-        if model["type"] == "directory":
-            raise UsageError(f"{_clean(remote)!r} is a directory; download its files one by one.")
-        target = Path(local).expanduser() if local else Path(model["name"])
-        if target.is_dir():
-            target = target / model["name"]
-        if target.exists() and not overwrite:
-            raise AlreadyExists(f"{str(target)!r} exists locally; pass --force (overwrite=True) to replace it.")
-        if not target.parent.is_dir():
-            raise UsageError(f"No local directory {str(target.parent)!r}; create it first.")
-        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            digest, done = hashlib.sha256(), 0
-            with os.fdopen(handle, "wb") as out:
-                for data in self._iter_bytes(remote):
-                    out.write(data)
-                    digest.update(data)
-                    done += len(data)
-                    if progress:
-                        progress(done, model.get("size") or done)
-            self._verify(remote, done, digest.hexdigest())
-            if target.exists() and not overwrite:
-                raise AlreadyExists(f"{str(target)!r} appeared locally during the download; nothing was replaced.")
-            os.replace(partial, target)
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
-        return target
-
     def _iter_bytes(self, path: str) -> Iterator[bytes]:
-        url = f"{self._rest.url}files/{quote(_clean(path), safe='/')}"
-        with self._rest.stream(url, f"files/{_clean(path)}") as response:
+        url = f"{self._rest.url}files/{quote(remote_path(path), safe='/')}"
+        with self._rest.stream(url, f"files/{remote_path(path)}") as response:
             yield from response.iter_content(chunk_size=CHUNK_SIZE)
 
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoints(self, path: str) -> list[Model]:
         """The checkpoints of a file or notebook: ``[{"id", "last_modified"}]``."""
-        return self._rest.request("GET", "contents", _clean(path), "checkpoints")
+        return self._rest.request("GET", "contents", remote_path(path), "checkpoints")
 
     def create_checkpoint(self, path: str) -> Model:
         """Save a checkpoint of ``path`` now (the server keeps one per file by default)."""
-        return self._rest.request("POST", "contents", _clean(path), "checkpoints")
+        return self._rest.request("POST", "contents", remote_path(path), "checkpoints")
 
     def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
         """Put ``path`` back to the checkpoint ``checkpoint_id``."""
         known = [c["id"] for c in self.checkpoints(path)]
         if checkpoint_id not in known:
-            raise NotFound(f"{_clean(path)!r} has no checkpoint {checkpoint_id!r} (it has: {', '.join(known) or 'none'}).")
-        self._rest.request("POST", "contents", _clean(path), "checkpoints", checkpoint_id)
+            raise NotFound(f"{remote_path(path)!r} has no checkpoint {checkpoint_id!r} (it has: {', '.join(known) or 'none'}).")
+        self._rest.request("POST", "contents", remote_path(path), "checkpoints", checkpoint_id)
 
     def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
-        self._rest.request("DELETE", "contents", _clean(path), "checkpoints", checkpoint_id)
+        self._rest.request("DELETE", "contents", remote_path(path), "checkpoints", checkpoint_id)
 
     # ------------------------------------------------------------------ helpers
 
     def _put(self, path: str, body: Model) -> Model:
-        return self._rest.request("PUT", "contents", _clean(path), json_body=body, timeout=120)
+        return self._rest.request("PUT", "contents", remote_path(path), json_body=body, timeout=120)
 
     def _new(self, path: str, kind: str) -> Model:
         if _is_directory_path(path) or (self.info(path) or {}).get("type") == "directory":
             self._require(path)  # a missing directory: say so rather than create it
-            return self._rest.request("POST", "contents", _clean(path), json_body={"type": kind})
-        target = _clean(path)
+            return self._rest.request("POST", "contents", remote_path(path), json_body={"type": kind})
+        target = remote_path(path)
         if kind == "notebook" and not target.endswith(".ipynb"):
             target += ".ipynb"
         self._refuse_existing(target, overwrite=False)
@@ -357,11 +266,11 @@ class Contents:
         try:
             return self.get(path, content=False)
         except NotFound:
-            raise NotFound(f"No {_clean(path) or '/'!r} on the server; check the path with %remote ls.") from None
+            raise NotFound(f"No {remote_path(path) or '/'!r} on the server; check the path with %remote ls.") from None
 
     def _require_parent(self, path: str) -> None:
         """Refuse a path whose directory is missing, rather than let the server fail on it."""
-        parent = _clean(path).rpartition("/")[0]
+        parent = remote_path(path).rpartition("/")[0]
         if parent and (self.info(parent) or {}).get("type") != "directory":
             raise NotFound(f"No directory {parent!r} on the server; create it first (%remote mkdir -p {parent}).")
 
@@ -370,7 +279,7 @@ class Contents:
         if _is_directory_path(target):
             return _join(target, name)
         existing = self.info(target)
-        return _join(target, name) if existing is not None and existing["type"] == "directory" else _clean(target)
+        return _join(target, name) if existing is not None and existing["type"] == "directory" else remote_path(target)
 
     def _refuse_existing(self, path: str, overwrite: bool) -> None:
         if overwrite:
@@ -378,35 +287,10 @@ class Contents:
         existing = self.info(path)
         if existing is not None:
             raise AlreadyExists(
-                f"{_clean(path)!r} already exists on the server ({existing['type']}); "
+                f"{remote_path(path)!r} already exists on the server ({existing['type']}); "
                 "pass --force (overwrite=True) to replace it."
             )
 
-    def _verify(self, path: str, size: int, sha256: str) -> Model:
-        model = self.get(path, content=False, hash=True)
-        _check_transfer(path, model, size, sha256)
-        return {key: value for key, value in model.items() if key not in ("hash", "hash_algorithm")}
-
-    def _discard(self, path: str) -> None:
-        try:
-            self._rest.request("DELETE", "contents", path)
-        except Exception:  # best effort: the server may be the reason the upload failed
-            pass
-
-
-def _file_body(data: bytes) -> Model:
-    return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode("ascii")}
-
-
-def _check_transfer(path: str, model: Model, size: int, sha256: str) -> None:
-    """Compare a transfer with the server's size and (when it gives one) SHA-256."""
-    expected_size = model.get("size")
-    remote_hash = model.get("hash") if model.get("hash_algorithm") == "sha256" else None
-    if (expected_size is not None and expected_size != size) or (remote_hash and remote_hash != sha256):
-        raise ServerError(
-            f"The transfer of {_clean(path)!r} came out different from the server's copy "
-            f"({size} bytes here, {expected_size} there); run it again."
-        )
 
 
 def _new_cell(given: str | Cell, cell_type: str) -> Cell:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import builtins
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
-from remote_magic.contents import CHUNK_SIZE
+from remote_magic.transfer import CHUNK_SIZE
 from remote_magic.errors import AlreadyExists, NotFound, UsageError
 from remote_magic.launch import LaunchedServer
 from remote_magic.server import Server
@@ -220,6 +221,66 @@ def test_recursive_delete_empties_a_directory_the_server_will_not_remove_whole(n
         assert not (Path(no_trash_server.root_dir) / "tree").exists()
     finally:
         server.close()
+
+
+ROOT_SPELLINGS = [".", "./", "/", "sub/..", "sub/../", "./sub/..", " . "]
+
+
+def test_rm_refuses_every_spelling_of_the_root_and_deletes_nothing(shell, no_trash_server, monkeypatch):
+    root = Path(no_trash_server.root_dir)
+    (root / "keep.txt").write_text("keep")
+    (root / "sub").mkdir()
+    (root / "sub" / "inner.txt").write_text("inner")
+    monkeypatch.setenv("RM_ROOT_TOKEN", no_trash_server.token)
+    shell.run_line_magic("remote", f"connect {no_trash_server.url} --token-env RM_ROOT_TOKEN --name root")
+    server = Server(no_trash_server.url, no_trash_server.token)
+    try:
+        for spelling in ROOT_SPELLINGS:
+            with pytest.raises(UsageError, match="root directory; refusing to delete it"):
+                shell.run_line_magic("remote", f"rm '{spelling}' --recursive --yes")
+            with pytest.raises(UsageError, match="root directory; refusing to delete it"):
+                server.contents.delete(spelling, recursive=True)
+            assert (root / "keep.txt").read_text() == "keep", spelling
+            assert (root / "sub" / "inner.txt").read_text() == "inner", spelling
+    finally:
+        server.close()
+        (root / "keep.txt").unlink(missing_ok=True)
+        shutil.rmtree(root / "sub", ignore_errors=True)
+
+
+OUTSIDE = ["..", "../x", "a/../..", "./../etc", "sub/../../x"]
+
+
+@pytest.mark.parametrize("path", OUTSIDE)
+def test_paths_above_the_root_are_refused_as_outside_it(remote_shell, server, tmp_path, path):
+    local = tmp_path / "f.txt"
+    local.write_text("x")
+    attempts = [
+        lambda: remote(remote_shell, f"ls {path}"),
+        lambda: remote(remote_shell, f"cat {path}"),
+        lambda: remote(remote_shell, f"rm {path} -r --yes"),
+        lambda: remote(remote_shell, f"download {path} {tmp_path}"),
+        lambda: server.contents.upload(local, path),
+        lambda: server.contents.write_text(path, "x"),
+        lambda: server.contents.mkdir(path, parents=True),
+        lambda: server.contents.checkpoints(path),
+    ]
+    for attempt in attempts:
+        with pytest.raises(UsageError, match="outside the server's root directory"):
+            attempt()
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_dot_segments_resolve_inside_the_root(remote_shell, server, remote_dir, jupyter_server, capsys):
+    server.contents.write_text(f"{remote_dir}/a.txt", "alpha")
+    assert remote(remote_shell, f"cat ./{remote_dir}/sub/../a.txt") == "alpha"
+    table = remote(remote_shell, f"ls {remote_dir}/./x/..")
+    assert table.column("name") == ["a.txt"] and table.title.endswith(f"/{remote_dir}")
+    remote(remote_shell, f"mv {remote_dir}/a.txt {remote_dir}/x/../b.txt")
+    assert on_disk(jupyter_server, f"{remote_dir}/b.txt").read_text() == "alpha"
+    remote(remote_shell, f"rm {remote_dir}/y/../b.txt --yes")
+    assert "Deleted file " + f"{remote_dir}/b.txt" in capsys.readouterr().out
+    assert names(on_disk(jupyter_server, remote_dir)) == []
 
 
 # ---------------------------------------------------------------------------- transfers

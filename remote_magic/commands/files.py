@@ -8,10 +8,11 @@ import math
 import sys
 from typing import Any
 
-from ..contents import CHUNK_SIZE, Progress, cell_source, output_text
+from ..contents import cell_source, deletable_path, output_text, remote_path
 from ..errors import UsageError
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
+from ..transfer import CHUNK_SIZE, Progress
 from . import Context, arg, command
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
@@ -33,7 +34,8 @@ class Text(str):
 )
 def ls(context: Context, options: argparse.Namespace) -> Table:
     server = context.connection(options.conn).server
-    entries = server.contents.list(options.path.strip("/"))
+    path = remote_path(options.path)
+    entries = server.contents.list(path)
     kernels = {s.get("path"): (s.get("kernel") or {}).get("execution_state") for s in server.sessions.list()}
     rows = [
         {
@@ -46,7 +48,7 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
         }
         for entry in sorted(entries, key=lambda e: (e["type"] != "directory", e["name"].lower()))
     ]
-    title = f"{server.url}{options.path.strip('/')}"
+    title = f"{server.url}{path}"
     return Table(
         rows,
         ["name", "type", "size", "modified", "kernel"],
@@ -113,7 +115,7 @@ def mkdir(context: Context, options: argparse.Namespace) -> None:
 )
 def mv(context: Context, options: argparse.Namespace) -> None:
     model = context.connection(options.conn).server.contents.rename(options.source, options.target)
-    print(f"Renamed {options.source.strip('/')} to {model['path']}")
+    print(f"Renamed {remote_path(options.source)} to {model['path']}")
 
 
 @command(
@@ -128,12 +130,13 @@ def mv(context: Context, options: argparse.Namespace) -> None:
 )
 def rm(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
-    model = contents.get(options.path, content=False)
+    path = deletable_path(options.path)  # the root is refused before anything else
+    model = contents.get(path, content=False)
     what = f"{model['type']} {model['path']}"
     if not options.yes and not confirm(f"Delete {what} on the server?"):
         print("Not deleted.")
         return
-    contents.delete(options.path, recursive=options.recursive)
+    contents.delete(path, recursive=options.recursive)
     print(f"Deleted {what}")
 
 
@@ -168,7 +171,7 @@ def download(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
     with _ProgressLine("Downloading") as progress:
         target = contents.download(options.remote, options.local, overwrite=options.force, progress=progress)
-    print(f"Downloaded {options.remote.strip('/')} ({human_size(target.stat().st_size)}) to {target}")
+    print(f"Downloaded {remote_path(options.remote)} ({human_size(target.stat().st_size)}) to {target}")
 
 
 @command(
@@ -199,7 +202,7 @@ def append_cell(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
     cell = contents.append_cell(options.notebook, options.source, cell_type=options.cell_type)
     label = f" {cell['id']}" if cell.get("id") else ""
-    print(f"Appended {options.cell_type} cell{label} to {options.notebook.strip('/')}")
+    print(f"Appended {options.cell_type} cell{label} to {remote_path(options.notebook)}")
 
 
 @command(
@@ -210,7 +213,7 @@ def append_cell(context: Context, options: argparse.Namespace) -> None:
 )
 def checkpoint(context: Context, options: argparse.Namespace) -> None:
     saved = context.connection(options.conn).server.contents.create_checkpoint(options.path)
-    print(f"Checkpoint {saved['id']!r} of {options.path.strip('/')} saved ({short_time(saved['last_modified'])})")
+    print(f"Checkpoint {saved['id']!r} of {remote_path(options.path)} saved ({short_time(saved['last_modified'])})")
 
 
 @command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN)
@@ -219,7 +222,7 @@ def checkpoints(context: Context, options: argparse.Namespace) -> Table:
     return Table(
         rows,
         ["id", "last_modified"],
-        title=f"Checkpoints of {options.path.strip('/')}",
+        title=f"Checkpoints of {remote_path(options.path)}",
         formatters={"last_modified": short_time},
         empty="(no checkpoints: %remote checkpoint PATH)",
     )
@@ -234,7 +237,7 @@ def checkpoints(context: Context, options: argparse.Namespace) -> Table:
 )
 def restore(context: Context, options: argparse.Namespace) -> None:
     context.connection(options.conn).server.contents.restore_checkpoint(options.path, options.checkpoint_id)
-    print(f"Restored {options.path.strip('/')} to checkpoint {options.checkpoint_id!r}")
+    print(f"Restored {remote_path(options.path)} to checkpoint {options.checkpoint_id!r}")
 
 
 class _ProgressLine:
