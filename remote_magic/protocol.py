@@ -12,6 +12,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from .errors import ProtocolError
+
 PROTOCOL_VERSION = "5.3"
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
 
@@ -59,21 +61,6 @@ def new_message(
     }
 
 
-def _complete(msg: Message, channel: str | None) -> Message:
-    header = msg.get("header") or {}
-    msg["header"] = header
-    msg.setdefault("parent_header", {})
-    msg["parent_header"] = msg["parent_header"] or {}
-    msg.setdefault("metadata", {})
-    msg.setdefault("content", {})
-    msg.setdefault("buffers", [])
-    msg["msg_id"] = header.get("msg_id", "")
-    msg["msg_type"] = header.get("msg_type", "")
-    if channel is not None:
-        msg["channel"] = channel
-    return msg
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=str, ensure_ascii=False)
 
@@ -94,19 +81,6 @@ def encode_legacy(msg: Message) -> str | bytes:
     return struct.pack(f"!{len(parts) + 1}I", len(parts), *offsets) + b"".join(parts)
 
 
-def decode_legacy(frame: str | bytes) -> Message:
-    """Decode a legacy frame (JSON text, or big-endian offset table + JSON + buffers)."""
-    if isinstance(frame, str):
-        return _complete(json.loads(frame), None)
-    frame = bytes(frame)
-    (count,) = struct.unpack_from("!I", frame, 0)
-    offsets = list(struct.unpack_from(f"!{count}I", frame, 4)) + [len(frame)]
-    parts = [frame[offsets[i] : offsets[i + 1]] for i in range(count)]
-    msg = json.loads(parts[0])
-    msg["buffers"] = parts[1:]
-    return _complete(msg, None)
-
-
 # ---------------------------------------------------------------- v1.kernel.websocket.jupyter.org
 
 
@@ -125,22 +99,145 @@ def encode_v1(msg: Message) -> bytes:
     return table + channel + b"".join(parts)
 
 
+# ---------------------------------------------------------------- decoding, validated
+#
+# Decoders trust nothing they receive: a malformed frame raises ProtocolError with a one-line
+# reason, never another exception, and nothing is allocated in proportion to a claimed count
+# before the count is checked against the frame's length. Buffers are read-only memoryview slices
+# of the frame, not copies.
+
+CHANNELS = frozenset({"shell", "iopub", "stdin", "control"})
+_V1_CHANNELS = {name.encode("ascii"): name for name in CHANNELS}
+_JSON_PARTS = ("header", "parent_header", "metadata", "content")
+_loads = json.JSONDecoder().decode  # json.loads without its per-call type checks
+
+
+def decode_frame(data: str | bytes, *, text: bool, v1: bool) -> Message:
+    """Decode one websocket frame as received: a text frame is legacy JSON (str or UTF-8 bytes),
+    a binary frame is v1 or legacy as the handshake selected. Raises :class:`ProtocolError`."""
+    if not text:
+        return decode_v1(data) if v1 else decode_legacy(data)
+    if not isinstance(data, str):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("a text frame is not valid UTF-8") from None
+    return decode_legacy(data)
+
+
+def decode_legacy(frame: str | bytes) -> Message:
+    """Decode a legacy frame: JSON text, or a binary frame of big-endian uint32 part count and
+    offsets, the JSON message, then buffers. Raises :class:`ProtocolError`."""
+    if isinstance(frame, str):
+        body, buffers = _json(frame, "a legacy message"), []
+    else:
+        frame = frame if isinstance(frame, bytes) else bytes(frame)
+        offsets = _offset_table(frame, "!I", 1, "a legacy binary frame") + [len(frame)]
+        body = _json(frame[offsets[0] : offsets[1]], "a legacy binary frame's message")
+        view = memoryview(frame)
+        buffers = [view[offsets[i] : offsets[i + 1]] for i in range(1, len(offsets) - 1)]
+    if not isinstance(body, dict):
+        raise ProtocolError("a legacy message is not a JSON object")
+    channel = body.get("channel")
+    if not isinstance(channel, str) or channel not in CHANNELS:
+        raise ProtocolError(f"a legacy message names no known channel ({_preview(channel)})")
+    get = body.get
+    return _message(get("header"), get("parent_header"), get("metadata"), get("content"), buffers, channel)
+
+
 def decode_v1(frame: bytes) -> Message:
-    """Decode a v1 binary frame."""
-    frame = bytes(frame)
-    (count,) = struct.unpack_from("<Q", frame, 0)
-    offsets = struct.unpack_from(f"<{count}Q", frame, 8)
-    channel = frame[offsets[0] : offsets[1]].decode("utf-8")
-    parts = [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
-    header, parent, metadata, content = (json.loads(p) if p else {} for p in parts[:4])
-    msg = {
+    """Decode a v1 binary frame: little-endian uint64 offset count and offsets (the last one the
+    frame's end), channel name, four JSON parts, buffers. Raises :class:`ProtocolError`."""
+    frame = frame if isinstance(frame, bytes) else bytes(frame)
+    offsets = _offset_table(frame, "<Q", len(_JSON_PARTS) + 2, "a v1 frame")
+    if offsets[-1] != len(frame):
+        raise ProtocolError("a v1 frame's last offset is not its end")
+    name = frame[offsets[0] : offsets[1]]
+    channel = _V1_CHANNELS.get(name)
+    if channel is None:
+        raise ProtocolError(f"a v1 frame names no known channel ({_preview(name)})")
+    parts = [  # an empty part reads as an empty object
+        _json(frame[start:end], f"a v1 frame's {key}") if start < end else None
+        for key, start, end in zip(_JSON_PARTS, offsets[1:5], offsets[2:6])
+    ]
+    view = memoryview(frame)
+    buffers = [view[offsets[i] : offsets[i + 1]] for i in range(5, len(offsets) - 1)]
+    return _message(*parts, buffers, channel)
+
+
+def _offset_table(frame: bytes, word: str, minimum: int, what: str) -> list[int]:
+    """The offsets that follow a frame's leading count (``word`` is the struct format of one
+    entry), checked to start right after the table, never to decrease and to stay in the frame."""
+    width = struct.calcsize(word)
+    if len(frame) < width:
+        raise ProtocolError(f"{what} is too short to hold its offset count")
+    (count,) = struct.unpack_from(word, frame)
+    if count < minimum:
+        raise ProtocolError(f"{what} claims {count} offsets, fewer than the {minimum} it needs")
+    table_end = width * (count + 1)
+    if table_end > len(frame):
+        raise ProtocolError(f"{what} claims {count} offsets, more than it can hold")
+    offsets = list(struct.unpack_from(f"{word[0]}{count}{word[1]}", frame, width))
+    if offsets[0] != table_end:
+        raise ProtocolError(f"{what}'s first part does not start right after its offset table")
+    previous = table_end
+    for offset in offsets:
+        if offset < previous:
+            raise ProtocolError(f"{what}'s offsets decrease")
+        previous = offset
+    if previous > len(frame):
+        raise ProtocolError(f"{what}'s offset table points past its end")
+    return offsets
+
+
+def _json(data: str | bytes, what: str) -> Any:
+    try:
+        return _loads(data if isinstance(data, str) else data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{what} is not valid UTF-8") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError(f"{what} is not valid JSON") from None
+
+
+def _message(
+    header: Any, parent: Any, metadata: Any, content: Any, buffers: list[memoryview], channel: str
+) -> Message:
+    """A checked message from its four JSON parts: the header an object with a string msg_type,
+    the others objects (missing or null ones become empty)."""
+    if type(header) is not dict:
+        raise ProtocolError("a message has no header object")
+    msg_type, msg_id = header.get("msg_type"), header.get("msg_id", "")
+    if type(msg_type) is not str or not msg_type:
+        raise ProtocolError("a message header has no msg_type")
+    if type(msg_id) is not str:
+        raise ProtocolError("a message header's msg_id is not a string")
+    if not type(parent) is type(metadata) is type(content) is dict:
+        parent, metadata, content = (_object(v, k) for k, v in zip(_JSON_PARTS[1:], (parent, metadata, content)))
+    return {
         "header": header,
         "parent_header": parent,
         "metadata": metadata,
         "content": content,
-        "buffers": parts[4:],
+        "buffers": buffers,
+        "channel": channel,
+        "msg_id": msg_id,
+        "msg_type": msg_type,
     }
-    return _complete(msg, channel)
+
+
+def _object(value: Any, key: str) -> dict:
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise ProtocolError(f"a message's {key} is not an object")
+    return value
+
+
+def _preview(value: Any) -> str:
+    """A short repr of a received name, for an error message."""
+    if isinstance(value, (str, bytes)):
+        return repr(value[:30]) + ("..." if len(value) > 30 else "")
+    return type(value).__name__
 
 
 # ---------------------------------------------------------------- outputs as nbformat dicts

@@ -15,6 +15,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 
 from remote_magic import protocol
+from remote_magic.errors import ProtocolError
 
 SESSION = "0123456789abcdef0123456789abcdef"
 
@@ -180,6 +181,129 @@ def test_v1_frame_layout_is_little_endian_offsets():
     assert offsets[0] == 8 * (count + 1)
     assert frame[offsets[0] : offsets[1]] == b"shell"
     assert offsets[-1] == len(frame)
+
+
+# ---------------------------------------------------------------------------------- malformed frames
+
+
+def v1_frame(parts: list[bytes], channel: bytes = b"iopub", count: int | None = None, offsets=None) -> bytes:
+    """A v1 frame of raw parts; ``count``/``offsets`` override the table it should have."""
+    chunks = [channel, *parts]
+    table = [8 * (len(chunks) + 2)]
+    for chunk in chunks:
+        table.append(table[-1] + len(chunk))
+    table = list(offsets) if offsets is not None else table
+    count = len(table) if count is None else count
+    return struct.pack(f"<Q{len(table)}Q", count, *table) + b"".join(chunks)
+
+
+def legacy_frame(parts: list[bytes], count: int | None = None, offsets=None) -> bytes:
+    """A legacy binary frame of raw parts (the JSON message first); overrides as for v1_frame."""
+    table = [4 * (len(parts) + 1)]
+    for part in parts[:-1]:
+        table.append(table[-1] + len(part))
+    table = list(offsets) if offsets is not None else table
+    count = len(table) if count is None else count
+    return struct.pack(f"!I{len(table)}I", count, *table) + b"".join(parts)
+
+
+HEADER = b'{"msg_id": "m", "msg_type": "status"}'
+GOOD_V1 = [HEADER, b"{}", b"{}", b'{"execution_state": "idle"}']
+GOOD_LEGACY = b'{"header": {"msg_id": "m", "msg_type": "status"}, "channel": "iopub"}'
+
+MALFORMED = {
+    # v1 offset tables
+    "v1 empty": (protocol.decode_v1, b"", "too short to hold its offset count"),
+    "v1 count 0": (protocol.decode_v1, v1_frame(GOOD_V1, count=0), "claims 0 offsets, fewer than the 6"),
+    "v1 too few parts": (protocol.decode_v1, v1_frame(GOOD_V1[:3]), "claims 5 offsets, fewer"),
+    "v1 huge count": (protocol.decode_v1, v1_frame(GOOD_V1, count=2**64 - 1), "more than it can hold"),
+    "v1 table truncated": (protocol.decode_v1, v1_frame(GOOD_V1)[:30], "more than it can hold"),
+    "v1 first offset": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[0, 61, 98, 100, 102, 129]), "right after"),
+    "v1 decreasing": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 90, 102, 129]), "offsets decrease"),
+    "v1 past end": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 100, 102, 2**40]), "past its end"),
+    "v1 trailing bytes": (protocol.decode_v1, v1_frame(GOOD_V1) + b"x", "last offset is not its end"),
+    "v1 truncated": (protocol.decode_v1, v1_frame(GOOD_V1)[:-1], "past its end"),
+    "v1 unknown channel": (protocol.decode_v1, v1_frame(GOOD_V1, channel=b"iopubx"), "no known channel (b'iopubx')"),
+    "v1 channel not UTF-8": (protocol.decode_v1, v1_frame(GOOD_V1, channel=b"\xff" * 99), "no known channel"),
+    # v1 JSON parts
+    "v1 header not UTF-8": (protocol.decode_v1, v1_frame([b'{"a": "\xff"}', *GOOD_V1[1:]]), "header is not valid UTF-8"),
+    "v1 content not JSON": (protocol.decode_v1, v1_frame([*GOOD_V1[:3], b"{nope"]), "content is not valid JSON"),
+    "v1 nested too deep": (protocol.decode_v1, v1_frame([*GOOD_V1[:3], b"[" * 100000]), "content is not valid JSON"),
+    "v1 empty header": (protocol.decode_v1, v1_frame([b"", *GOOD_V1[1:]]), "no header object"),
+    "v1 header a list": (protocol.decode_v1, v1_frame([b"[]", *GOOD_V1[1:]]), "no header object"),
+    "v1 no msg_type": (protocol.decode_v1, v1_frame([b'{"msg_id": "m"}', *GOOD_V1[1:]]), "no msg_type"),
+    "v1 msg_type a number": (protocol.decode_v1, v1_frame([b'{"msg_type": 5}', *GOOD_V1[1:]]), "no msg_type"),
+    "v1 msg_id a list": (protocol.decode_v1, v1_frame([b'{"msg_type": "s", "msg_id": []}', *GOOD_V1[1:]]), "msg_id"),
+    "v1 parent a string": (protocol.decode_v1, v1_frame([HEADER, b'"p"', b"{}", b"{}"]), "parent_header is not an object"),
+    "v1 metadata a list": (protocol.decode_v1, v1_frame([HEADER, b"{}", b"[]", b"{}"]), "metadata is not an object"),
+    "v1 content a number": (protocol.decode_v1, v1_frame([HEADER, b"{}", b"{}", b"1"]), "content is not an object"),
+    # legacy binary frames
+    "legacy binary short": (protocol.decode_legacy, b"\x00\x00", "too short to hold its offset count"),
+    "legacy count 0": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY], count=0), "fewer than the 1"),
+    "legacy huge count": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], count=2**32 - 1), "more than"),
+    "legacy first offset": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], offsets=[4, 83]), "right after"),
+    "legacy decreasing": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b", b"c"], offsets=[16, 85, 84]), "decrease"),
+    "legacy past end": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], offsets=[12, 2**32 - 1]), "past its end"),
+    "legacy JSON part": (protocol.decode_legacy, legacy_frame([b"\xfe{}", b"b"]), "message is not valid UTF-8"),
+    # legacy JSON messages
+    "legacy not JSON": (protocol.decode_legacy, "{'header': 1}", "not valid JSON"),
+    "legacy an array": (protocol.decode_legacy, "[1, 2]", "not a JSON object"),
+    "legacy no channel": (protocol.decode_legacy, '{"header": {"msg_type": "s"}}', "no known channel (NoneType)"),
+    "legacy channel a list": (protocol.decode_legacy, '{"header": {"msg_type": "s"}, "channel": []}', "(list)"),
+    "legacy unknown channel": (protocol.decode_legacy, '{"header": {"msg_type": "s"}, "channel": "x"}', "('x')"),
+    "legacy no header": (protocol.decode_legacy, '{"channel": "iopub"}', "no header object"),
+    "legacy content a list": (protocol.decode_legacy, GOOD_LEGACY[:-1].decode() + ', "content": []}', "content is not"),
+}
+
+
+@pytest.mark.parametrize("decode, frame, reason", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_frames_raise_protocol_error_saying_what_is_wrong(decode, frame, reason):
+    with pytest.raises(ProtocolError) as caught:
+        decode(frame)
+    assert reason in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_well_formed_frames_above_decode():
+    # The malformed cases are each one defect away from these.
+    assert protocol.decode_v1(v1_frame(GOOD_V1))["content"] == {"execution_state": "idle"}
+    assert protocol.decode_legacy(legacy_frame([GOOD_LEGACY, b"b"]))["buffers"] == [b"b"]
+    msg = protocol.decode_legacy('{"header": {"msg_type": "s"}, "parent_header": null, "channel": "shell"}')
+    assert msg["parent_header"] == {} and msg["msg_id"] == "" and msg["channel"] == "shell"
+
+
+def test_decode_frame_reads_text_frames_as_legacy_json_and_checks_their_utf8():
+    text = GOOD_LEGACY.decode()
+    for data in (text, GOOD_LEGACY):
+        assert protocol.decode_frame(data, text=True, v1=True)["msg_type"] == "status"
+    assert protocol.decode_frame(v1_frame(GOOD_V1), text=False, v1=True)["channel"] == "iopub"
+    assert protocol.decode_frame(legacy_frame([GOOD_LEGACY]), text=False, v1=False)["channel"] == "iopub"
+    with pytest.raises(ProtocolError, match="text frame is not valid UTF-8"):
+        protocol.decode_frame(b'{"a": "\xc3"}', text=True, v1=False)
+
+
+def test_a_huge_claimed_count_allocates_nothing_in_proportion():
+    import tracemalloc
+
+    frames = [v1_frame(GOOD_V1, count=2**40), legacy_frame([GOOD_LEGACY], count=2**31)]
+    tracemalloc.start()
+    try:
+        for frame in frames:
+            decode = protocol.decode_v1 if frame is frames[0] else protocol.decode_legacy
+            with pytest.raises(ProtocolError):
+                decode(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+
+
+@pytest.mark.parametrize("codec", ["v1", "legacy"])
+def test_buffers_are_views_of_the_frame_not_copies(codec):
+    encode, decode = (protocol.encode_v1, protocol.decode_v1) if codec == "v1" else (protocol.encode_legacy, protocol.decode_legacy)
+    frame = encode(sample([b"a" * 100, b"b" * 50]))
+    buffers = decode(frame)["buffers"]
+    assert [bytes(b) for b in buffers] == [b"a" * 100, b"b" * 50]
+    assert all(b.obj is frame and b.readonly for b in buffers)
 
 
 # ---------------------------------------------------------------------------------- outputs
