@@ -1,9 +1,16 @@
 """Start a private Jupyter Server on 127.0.0.1 with a random port and token, and stop it cleanly.
 
-A launched server never outlives the process that launched it: that process stops it at exit
-(``atexit``), and on POSIX the server also loads this module as a server extension that watches
-its parent and stops the server (kernels first, as on SIGTERM) if the parent dies without a word,
-say killed or crashed.
+A launched server never outlives the process that launched it, and nothing but that process stops
+it. It runs in a session of its own (POSIX), so an interrupt of the launcher's process group
+(JupyterLab's Stop button, Ctrl-C in a terminal) does not reach it. The launcher stops it at exit
+(``atexit``) or on disconnect; and the server loads this module as a server extension that watches
+a pipe only the launcher holds open: when the launcher is gone however it ended (killed, crashed),
+the pipe reads end-of-file and the server stops (kernels first, as on SIGTERM).
+
+The server's environment is the launcher's without the variables that hold Jupyter tokens (those
+of the launcher's connections and the usual ``JUPYTER_TOKEN`` and friends). Its own token reaches it
+through a pipe named by ``JUPYTER_TOKEN_FILE``, so neither the server's environment nor its kernels'
+ever contain it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -33,7 +40,10 @@ if TYPE_CHECKING:
     from .registry import Connection, Registry
 
 
-_PARENT_ENV = "REMOTE_MAGIC_LAUNCHER_PID"
+_LIFELINE_ENV = "REMOTE_MAGIC_LIFELINE_FD"
+
+#: Variables never passed to a launched server (and so to its kernels): they hold Jupyter tokens.
+TOKEN_VARIABLES = frozenset({"JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN"})
 
 
 class LaunchError(RemoteMagicError):
@@ -47,9 +57,11 @@ def free_port() -> int:
 
 
 class LaunchedServer:
-    """A ``jupyter server`` child process. The token is passed by environment, never on the command line.
+    """A ``jupyter server`` child process. The token is passed through a pipe, never on the command
+    line or in the environment.
 
-    With ``tls=(certfile, keyfile)`` it serves HTTPS.
+    With ``tls=(certfile, keyfile)`` it serves HTTPS. ``hide`` names more environment variables to
+    keep from it (besides :data:`TOKEN_VARIABLES`).
     """
 
     def __init__(
@@ -59,6 +71,7 @@ class LaunchedServer:
         tls: tuple[str, str] | None = None,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        hide: Iterable[str] = (),
         startup_timeout: float = 60.0,
         command: Sequence[str] = (sys.executable, "-m", "jupyter_server"),
     ):
@@ -69,7 +82,9 @@ class LaunchedServer:
         if tls:
             extra_args = (f"--ServerApp.certfile={tls[0]}", f"--ServerApp.keyfile={tls[1]}", *extra_args)
         self._log = tempfile.TemporaryFile()
-        child_env = {**os.environ, **(env or {}), "JUPYTER_TOKEN": self.token, _PARENT_ENV: str(os.getpid())}
+        hidden = TOKEN_VARIABLES.union(hide)
+        child_env = {name: value for name, value in os.environ.items() if name not in hidden}
+        child_env.update(env or {})
         args = [
             *command,
             "--ServerApp.ip=127.0.0.1",
@@ -82,11 +97,38 @@ class LaunchedServer:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--ServerApp.allow_root=True")
-        self.process = subprocess.Popen(
-            args, env=child_env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+        self._lifeline: int | None = None
+        if os.name == "posix":
+            self.process = self._start_posix(args, child_env)
+        else:  # no fd passing: the token goes by environment, the watch relies on atexit
+            child_env["JUPYTER_TOKEN"] = self.token
+            self.process = subprocess.Popen(
+                args, env=child_env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         atexit.register(self.stop)  # never outlive the process that launched it
         self._wait_ready(startup_timeout)
+
+    def _start_posix(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start the server in a new session with two pipes: one holding its token (read once as
+        ``JUPYTER_TOKEN_FILE``), and its lifeline, whose write end only this process holds."""
+        token_read, token_write = os.pipe()
+        os.write(token_write, self.token.encode())  # a few bytes: the pipe's buffer holds them
+        os.close(token_write)
+        watch_read, self._lifeline = os.pipe()
+        env = {**env, "JUPYTER_TOKEN_FILE": f"/dev/fd/{token_read}", _LIFELINE_ENV: str(watch_read)}
+        try:
+            return subprocess.Popen(
+                args,
+                env=env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(token_read, watch_read),
+                start_new_session=True,  # out of reach of an interrupt of this process's group
+            )
+        finally:
+            os.close(token_read)
+            os.close(watch_read)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -137,6 +179,9 @@ class LaunchedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
         self._log.close()
 
 
@@ -154,7 +199,7 @@ def launch(
         )
     if root_dir is not None and not os.path.isdir(os.path.expanduser(root_dir)):
         raise LaunchError(f"No local directory {root_dir!r} to serve; create it or choose another --root.")
-    server = LaunchedServer(os.path.expanduser(root_dir) if root_dir else None)
+    server = LaunchedServer(os.path.expanduser(root_dir) if root_dir else None, hide=registry.token_variables())
     try:
         connection = registry.connect(server.url, name=name, token=server.token, **connect_options)
     except BaseException:
@@ -182,15 +227,32 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Stop the server with SIGTERM (its clean shutdown: kernels first) once its launcher is gone."""
-    launcher = int(os.environ.get(_PARENT_ENV) or 0)
-    if not launcher or os.name != "posix":  # Windows keeps a dead parent's pid: rely on atexit there
+    """Read the token now and take it out of the environment (kernels and terminals inherit that);
+    stop the server with SIGTERM (its clean shutdown: kernels first) once the launcher's lifeline
+    reads end-of-file."""
+    getattr(serverapp, "identity_provider", serverapp).token  # read it before it goes
+    os.environ.pop("JUPYTER_TOKEN", None)  # where it came by environment (not POSIX)
+    token_file = os.environ.pop("JUPYTER_TOKEN_FILE", "")
+    if token_file.startswith("/dev/fd/"):
+        _close_quietly(int(token_file[len("/dev/fd/"):]))
+    lifeline = os.environ.pop(_LIFELINE_ENV, "")
+    if not lifeline:
         return
 
     def watch() -> None:
-        while os.getppid() == launcher:
-            time.sleep(1.0)
+        try:
+            while os.read(int(lifeline), 1):
+                pass
+        except OSError:
+            pass
         serverapp.log.warning("The process that launched this server is gone; stopping.")
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="remote_magic-stop-with-launcher", daemon=True).start()
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass

@@ -21,10 +21,13 @@ class Connection:
     re-attaches to that session's kernel instead of starting another one.
     """
 
-    def __init__(self, name: str, server: Server, *, kernel_name: str | None = None):
+    def __init__(
+        self, name: str, server: Server, *, kernel_name: str | None = None, token_env: str | None = None
+    ):
         self.name = name
         self.server = server
         self.kernel_name = kernel_name
+        self.token_env = token_env  # the name of the variable the token came from (never the token)
         self.kernel: RemoteKernel | None = None
         self.session_id: str | None = None  # the session the default kernel was taken from
         self.started: set[str] = set()  # ids of kernels this connection started itself
@@ -276,7 +279,9 @@ class Registry:
         except Exception:
             server.close()
             raise
-        connection = self.add(Connection(name or self._free_name(server), server, kernel_name=kernel_name))
+        connection = self.add(
+            Connection(name or self._free_name(server), server, kernel_name=kernel_name, token_env=token_env)
+        )
         connection.reattach()  # after add(): a replaced connection has released its session path
         return connection
 
@@ -319,6 +324,10 @@ class Registry:
         """Remove every connection."""
         for connection in list(self):
             self.remove(connection.name)
+
+    def token_variables(self) -> set[str]:
+        """The environment variables the connections' tokens were read from (``--token-env``)."""
+        return {connection.token_env for connection in self if connection.token_env}
 
     def _free_name(self, server: Server) -> str:
         base = (server.url.netloc.split(":")[0] or "server").split(".")[0] or "server"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 import remote_magic
 from remote_magic.errors import UsageError
@@ -68,47 +73,112 @@ def test_launch_connects_runs_and_disconnect_stops_server_and_kernels(shell, tmp
     assert "mine" not in remote_magic.registry
 
 
-def test_launched_server_stops_when_the_python_process_exits(tmp_path):
-    script = textwrap.dedent(
-        """
-        import os, remote_magic
-        from remote_magic.launch import launched_server
+def start_launcher(tmp_path, script: str) -> tuple[subprocess.Popen, queue.Queue]:
+    """A Python process that launches a server (in a process group of its own, as a local kernel
+    is), and a queue of the lines it prints (None at its end)."""
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", PREAMBLE + textwrap.dedent(script)],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for text in launcher.stdout:
+            lines.put(text.strip())
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return launcher, lines
+
+
+def next_line(lines: queue.Queue) -> str:
+    line = lines.get(timeout=120)
+    assert line is not None, "the launcher ended early"
+    return line
+
+
+PREAMBLE = textwrap.dedent(
+    """
+    import os, sys, remote_magic
+    from remote_magic.launch import launched_server
+
+    def launch():
         connection = remote_magic.launch_local(root_dir=os.getcwd())
-        assert connection.run("1 + 1").result["text/plain"] == "2"
+        connection.run("x = 41", raise_on_error=True)
         server = launched_server(connection)
         kernels = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(server.pid)]
-        print(server.pid, *kernels)
+        print("READY", server.url, server.pid, *kernels, flush=True)
+        return connection, server
+    """
+)
+
+
+def ready(lines: queue.Queue) -> tuple[str, list[int]]:
+    """The launched server's URL, and the pids of it and its kernel."""
+    words = next_line(lines).split()
+    assert words[0] == "READY" and len(words) >= 4, "a server and its kernel"
+    return words[1], [int(pid) for pid in words[2:]]
+
+
+def test_launched_server_survives_an_interrupt_of_the_launchers_process_group(tmp_path):
+    """JupyterLab's Stop button and a terminal's Ctrl-C signal the local kernel's whole process group."""
+    launcher, lines = start_launcher(
+        tmp_path,
         """
+        import signal
+        signal.signal(signal.SIGINT, lambda *_: print("SIGINT", flush=True))  # as ipykernel: interrupt, not exit
+        connection, server = launch()
+        for code in sys.stdin:
+            print("ANSWER", connection.run(code, timeout=60).result["text/plain"], flush=True)
+        """,
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    pids = [int(pid) for pid in done.stdout.split()]
-    assert len(pids) >= 2, "a server and its kernel"
+    try:
+        url, pids = ready(lines)
+        os.killpg(launcher.pid, signal.SIGINT)
+        assert next_line(lines) == "SIGINT"
+        launcher.stdin.write("x + 1\n")
+        launcher.stdin.flush()
+        assert next_line(lines) == "ANSWER 42", "the remote state was lost"
+        assert requests.get(url + "api", timeout=30).ok
+        assert all(alive(pid) for pid in pids)
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert gone(pids), "the server outlived its killed launcher"
+
+
+def test_launched_server_stops_at_exit_before_the_launcher_is_gone(tmp_path):
+    """atexit stops the server: it is stopped while the launcher still runs its last exit handler."""
+    launcher, lines = start_launcher(
+        tmp_path,
+        """
+        import atexit
+        atexit.register(lambda: print("AT EXIT running" if server.running else "AT EXIT stopped", flush=True))
+        connection, server = launch()  # its atexit stop runs before the report registered above
+        """,
+    )
+    try:
+        _, pids = ready(lines)
+        assert next_line(lines) == "AT EXIT stopped"
+        assert launcher.wait(60) == 0
+    finally:
+        launcher.kill()
     assert gone(pids)
 
 
 def test_launched_server_stops_when_its_launcher_is_killed(tmp_path):
     """A local kernel that dies without running atexit (killed, crashed) still leaves no server behind."""
-    script = textwrap.dedent(
-        """
-        import os, time, remote_magic
-        from remote_magic.launch import launched_server
-        connection = remote_magic.launch_local(root_dir=os.getcwd())
-        connection.run("1")
-        server = launched_server(connection)
-        kernels = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(server.pid)]
-        print(server.pid, *kernels, flush=True)
-        time.sleep(600)
-        """
-    )
-    launcher = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    launcher, lines = start_launcher(tmp_path, "launch(); sys.stdin.read()")
     try:
-        pids = [int(pid) for pid in launcher.stdout.readline().split()]
+        _, pids = ready(lines)
     finally:
         launcher.kill()
         launcher.wait()
-    assert len(pids) >= 2, "a server and its kernel"
-    assert gone(pids)
+    assert gone(pids), "the server outlived its killed launcher"
 
 
 def test_launch_replacing_a_name_stops_the_old_server(shell, capsys):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import traceback
+from pathlib import Path
 
 import pytest
+import requests
+
+import remote_magic
 
 from remote_magic import (
     AuthenticationError,
@@ -18,7 +24,7 @@ from remote_magic import (
     Server,
     ServerUnreachable,
 )
-from remote_magic.launch import free_port
+from remote_magic.launch import free_port, launched_server
 from remote_magic.rest import RestClient, TokenAuth
 from remote_magic.urls import parse_server_url
 
@@ -166,3 +172,26 @@ def test_token_auth_sends_the_header_but_never_shows_it():
     assert auth.header_lines() == ["Authorization: token s3cr3t-value"]
     assert "s3cr3t-value" not in repr(auth)
     assert repr(TokenAuth(None)) == "TokenAuth(None)" and TokenAuth(None).header_lines() == []
+
+
+def test_a_launched_server_and_its_kernels_get_no_token(remote_shell, jupyter_server, monkeypatch):
+    """No variable holding a token reaches a launched server or its kernels: not those the
+    registry's connections named (--token-env), not JUPYTER_TOKEN and friends, not its own token."""
+    other = {"JUPYTER_TOKEN": "jupyter-" + "5a" * 16, "JUPYTERHUB_API_TOKEN": "hub-" + "6b" * 16}
+    for name, value in other.items():
+        monkeypatch.setenv(name, value)
+    connection = remote_magic.launch_local(name="private")
+    server = launched_server(connection)
+    secrets = (jupyter_server.token, server.token, *other.values())
+
+    kernel_env = json.loads(connection.run("import os, json\nprint(json.dumps(dict(os.environ)))").text())
+    server_env = dict(
+        entry.split("=", 1) for entry in Path(f"/proc/{server.pid}/environ").read_text().split("\0") if "=" in entry
+    )
+    assert kernel_env.get("PATH") == os.environ["PATH"], "the rest of the environment is passed on"
+    for env in (kernel_env, server_env):
+        named = {"RM_TEST_TOKEN", *other} & env.keys()
+        assert not named, sorted(named)
+        assert not shows(json.dumps(env), *secrets), "a token value reached the launched server"
+    assert requests.get(server.url + "api/kernels", timeout=30).status_code == 403, "the server lost its token"
+    assert connection.run("1 + 1").result == {"text/plain": "2"}
