@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
+import websocket
 
 import remote_magic
 from remote_magic.commands import load_all
 from remote_magic.errors import NotFound, UsageError
 from remote_magic.errors import KernelInUse
-from remote_magic.sessions import stable_session_path
+from remote_magic.sessions import sessions_using, stable_session_path
 from remote_magic.tables import Table
 
 KERNEL_COMMANDS = ["kernelspecs", "kernels", "sessions", "start", "attach", "interrupt", "restart", "shutdown", "switch", "panel"]
@@ -260,3 +262,24 @@ def test_switch_an_unshared_session_and_one_without_a_session(remote_shell, serv
     line(remote_shell, "start")
     with pytest.raises(UsageError, match="no session"):
         line(remote_shell, "switch python3")
+
+
+def test_switch_refuses_while_another_websocket_client_uses_the_kernel(remote_shell, server, jupyter_server, wait_until):
+    """A client with no session of its own (a second frontend's websocket) still counts."""
+    assert remote_shell.run_cell("%%remote\nx = 1").success
+    connection = remote_magic.registry.get("test")
+    old = connection.kernel.id
+    assert [s["path"] for s in sessions_using(server, old)] == [connection.session_path]
+    url = server.url.websocket("kernels", old, "channels", query={"session_id": uuid.uuid4().hex})
+    other = websocket.create_connection(url, header=[f"Authorization: token {jupyter_server.token}"], timeout=30)
+    try:
+        wait_until(lambda: server.kernels.get(old)["connections"] == 2, message="the second client to count")
+        with pytest.raises(KernelInUse, match="also used by 1 other client;.*--force"):
+            line(remote_shell, "switch python3")
+        assert old in kernel_ids(server) and connection.kernel.id == old
+        assert remote_shell.run_cell("%%remote\nx").result.data["text/plain"] == "1"
+    finally:
+        other.close()
+    wait_until(lambda: server.kernels.get(old)["connections"] == 1, message="the second client to leave")
+    line(remote_shell, "switch python3")
+    assert connection.kernel.id != old and old not in kernel_ids(server)
