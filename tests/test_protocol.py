@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import struct
 
 import pytest
@@ -210,49 +212,50 @@ def legacy_frame(parts: list[bytes], count: int | None = None, offsets=None) -> 
 HEADER = b'{"msg_id": "m", "msg_type": "status"}'
 GOOD_V1 = [HEADER, b"{}", b"{}", b'{"execution_state": "idle"}']
 GOOD_LEGACY = b'{"header": {"msg_id": "m", "msg_type": "status"}, "channel": "iopub"}'
+V1, LEGACY = protocol.decode_v1, protocol.decode_legacy
 
 MALFORMED = {
     # v1 offset tables
-    "v1 empty": (protocol.decode_v1, b"", "too short to hold its offset count"),
-    "v1 count 0": (protocol.decode_v1, v1_frame(GOOD_V1, count=0), "claims 0 offsets, fewer than the 6"),
-    "v1 too few parts": (protocol.decode_v1, v1_frame(GOOD_V1[:3]), "claims 5 offsets, fewer"),
-    "v1 huge count": (protocol.decode_v1, v1_frame(GOOD_V1, count=2**64 - 1), "more than it can hold"),
-    "v1 table truncated": (protocol.decode_v1, v1_frame(GOOD_V1)[:30], "more than it can hold"),
-    "v1 first offset": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[0, 61, 98, 100, 102, 129]), "right after"),
-    "v1 decreasing": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 90, 102, 129]), "offsets decrease"),
-    "v1 past end": (protocol.decode_v1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 100, 102, 2**40]), "past its end"),
-    "v1 trailing bytes": (protocol.decode_v1, v1_frame(GOOD_V1) + b"x", "last offset is not its end"),
-    "v1 truncated": (protocol.decode_v1, v1_frame(GOOD_V1)[:-1], "past its end"),
-    "v1 unknown channel": (protocol.decode_v1, v1_frame(GOOD_V1, channel=b"iopubx"), "no known channel (b'iopubx')"),
-    "v1 channel not UTF-8": (protocol.decode_v1, v1_frame(GOOD_V1, channel=b"\xff" * 99), "no known channel"),
+    "v1 empty": (V1, b"", "too short to hold its offset count"),
+    "v1 count 0": (V1, v1_frame(GOOD_V1, count=0), "claims 0 offsets, fewer than the 6"),
+    "v1 too few parts": (V1, v1_frame(GOOD_V1[:3]), "claims 5 offsets, fewer"),
+    "v1 huge count": (V1, v1_frame(GOOD_V1, count=2**64 - 1), "more than it can hold"),
+    "v1 table truncated": (V1, v1_frame(GOOD_V1)[:30], "more than it can hold"),
+    "v1 first offset": (V1, v1_frame(GOOD_V1, offsets=[0, 61, 98, 100, 102, 129]), "right after"),
+    "v1 decreasing": (V1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 90, 102, 129]), "offsets decrease"),
+    "v1 past end": (V1, v1_frame(GOOD_V1, offsets=[56, 61, 98, 100, 102, 2**40]), "past its end"),
+    "v1 trailing bytes": (V1, v1_frame(GOOD_V1) + b"x", "last offset is not its end"),
+    "v1 truncated": (V1, v1_frame(GOOD_V1)[:-1], "past its end"),
+    "v1 unknown channel": (V1, v1_frame(GOOD_V1, channel=b"iopubx"), "no known channel (b'iopubx')"),
+    "v1 channel not UTF-8": (V1, v1_frame(GOOD_V1, channel=b"\xff" * 99), "no known channel"),
     # v1 JSON parts
-    "v1 header not UTF-8": (protocol.decode_v1, v1_frame([b'{"a": "\xff"}', *GOOD_V1[1:]]), "header is not valid UTF-8"),
-    "v1 content not JSON": (protocol.decode_v1, v1_frame([*GOOD_V1[:3], b"{nope"]), "content is not valid JSON"),
-    "v1 nested too deep": (protocol.decode_v1, v1_frame([*GOOD_V1[:3], b"[" * 100000]), "content is not valid JSON"),
-    "v1 empty header": (protocol.decode_v1, v1_frame([b"", *GOOD_V1[1:]]), "no header object"),
-    "v1 header a list": (protocol.decode_v1, v1_frame([b"[]", *GOOD_V1[1:]]), "no header object"),
-    "v1 no msg_type": (protocol.decode_v1, v1_frame([b'{"msg_id": "m"}', *GOOD_V1[1:]]), "no msg_type"),
-    "v1 msg_type a number": (protocol.decode_v1, v1_frame([b'{"msg_type": 5}', *GOOD_V1[1:]]), "no msg_type"),
-    "v1 msg_id a list": (protocol.decode_v1, v1_frame([b'{"msg_type": "s", "msg_id": []}', *GOOD_V1[1:]]), "msg_id"),
-    "v1 parent a string": (protocol.decode_v1, v1_frame([HEADER, b'"p"', b"{}", b"{}"]), "parent_header is not an object"),
-    "v1 metadata a list": (protocol.decode_v1, v1_frame([HEADER, b"{}", b"[]", b"{}"]), "metadata is not an object"),
-    "v1 content a number": (protocol.decode_v1, v1_frame([HEADER, b"{}", b"{}", b"1"]), "content is not an object"),
+    "v1 header not UTF-8": (V1, v1_frame([b'{"a": "\xff"}', *GOOD_V1[1:]]), "header is not valid UTF-8"),
+    "v1 content not JSON": (V1, v1_frame([*GOOD_V1[:3], b"{nope"]), "content is not valid JSON"),
+    "v1 nested too deep": (V1, v1_frame([*GOOD_V1[:3], b"[" * 100000]), "content is not valid JSON"),
+    "v1 empty header": (V1, v1_frame([b"", *GOOD_V1[1:]]), "no header object"),
+    "v1 header a list": (V1, v1_frame([b"[]", *GOOD_V1[1:]]), "no header object"),
+    "v1 no msg_type": (V1, v1_frame([b'{"msg_id": "m"}', *GOOD_V1[1:]]), "no msg_type"),
+    "v1 msg_type a number": (V1, v1_frame([b'{"msg_type": 5}', *GOOD_V1[1:]]), "no msg_type"),
+    "v1 msg_id a list": (V1, v1_frame([b'{"msg_type": "s", "msg_id": []}', *GOOD_V1[1:]]), "msg_id"),
+    "v1 parent a string": (V1, v1_frame([HEADER, b'"p"', b"{}", b"{}"]), "parent_header is not an object"),
+    "v1 metadata a list": (V1, v1_frame([HEADER, b"{}", b"[]", b"{}"]), "metadata is not an object"),
+    "v1 content a number": (V1, v1_frame([HEADER, b"{}", b"{}", b"1"]), "content is not an object"),
     # legacy binary frames
-    "legacy binary short": (protocol.decode_legacy, b"\x00\x00", "too short to hold its offset count"),
-    "legacy count 0": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY], count=0), "fewer than the 1"),
-    "legacy huge count": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], count=2**32 - 1), "more than"),
-    "legacy first offset": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], offsets=[4, 83]), "right after"),
-    "legacy decreasing": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b", b"c"], offsets=[16, 85, 84]), "decrease"),
-    "legacy past end": (protocol.decode_legacy, legacy_frame([GOOD_LEGACY, b"b"], offsets=[12, 2**32 - 1]), "past its end"),
-    "legacy JSON part": (protocol.decode_legacy, legacy_frame([b"\xfe{}", b"b"]), "message is not valid UTF-8"),
+    "legacy binary short": (LEGACY, b"\x00\x00", "too short to hold its offset count"),
+    "legacy count 0": (LEGACY, legacy_frame([GOOD_LEGACY], count=0), "fewer than the 1"),
+    "legacy huge count": (LEGACY, legacy_frame([GOOD_LEGACY, b"b"], count=2**32 - 1), "more than"),
+    "legacy first offset": (LEGACY, legacy_frame([GOOD_LEGACY, b"b"], offsets=[4, 83]), "right after"),
+    "legacy decreasing": (LEGACY, legacy_frame([GOOD_LEGACY, b"b", b"c"], offsets=[16, 85, 84]), "decrease"),
+    "legacy past end": (LEGACY, legacy_frame([GOOD_LEGACY, b"b"], offsets=[12, 2**32 - 1]), "past its end"),
+    "legacy JSON part": (LEGACY, legacy_frame([b"\xfe{}", b"b"]), "message is not valid UTF-8"),
     # legacy JSON messages
-    "legacy not JSON": (protocol.decode_legacy, "{'header': 1}", "not valid JSON"),
-    "legacy an array": (protocol.decode_legacy, "[1, 2]", "not a JSON object"),
-    "legacy no channel": (protocol.decode_legacy, '{"header": {"msg_type": "s"}}', "no known channel (NoneType)"),
-    "legacy channel a list": (protocol.decode_legacy, '{"header": {"msg_type": "s"}, "channel": []}', "(list)"),
-    "legacy unknown channel": (protocol.decode_legacy, '{"header": {"msg_type": "s"}, "channel": "x"}', "('x')"),
-    "legacy no header": (protocol.decode_legacy, '{"channel": "iopub"}', "no header object"),
-    "legacy content a list": (protocol.decode_legacy, GOOD_LEGACY[:-1].decode() + ', "content": []}', "content is not"),
+    "legacy not JSON": (LEGACY, "{'header': 1}", "not valid JSON"),
+    "legacy an array": (LEGACY, "[1, 2]", "not a JSON object"),
+    "legacy no channel": (LEGACY, '{"header": {"msg_type": "s"}}', "no known channel (NoneType)"),
+    "legacy channel a list": (LEGACY, '{"header": {"msg_type": "s"}, "channel": []}', "(list)"),
+    "legacy unknown channel": (LEGACY, '{"header": {"msg_type": "s"}, "channel": "x"}', "('x')"),
+    "legacy no header": (LEGACY, '{"channel": "iopub"}', "no header object"),
+    "legacy content a list": (LEGACY, GOOD_LEGACY[:-1].decode() + ', "content": []}', "content is not"),
 }
 
 
@@ -297,9 +300,151 @@ def test_a_huge_claimed_count_allocates_nothing_in_proportion():
     assert peak < 64 * 1024
 
 
-@pytest.mark.parametrize("codec", ["v1", "legacy"])
+# ---------------------------------------------------------------------------------- fuzzing
+#
+# Random frames, and valid frames mutated (bit flips, truncation, inserted and deleted bytes,
+# offset table edits, JSON-breaking bytes, wrong JSON types), for both protocols: every one decodes
+# to a well-formed message or raises ProtocolError, nothing else. A fixed corpus runs every time,
+# and a fresh one whose seed a failure prints (REMOTE_MAGIC_FUZZ_SEED=<seed> replays it).
+
+FIXED_SEED = 20240909
+RANDOM_SEED = int(os.environ.get("REMOTE_MAGIC_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
+CODECS = {  # name: (encode, decode, struct format of an offset table entry)
+    "v1": (protocol.encode_v1, protocol.decode_v1, "<Q"),
+    "legacy": (protocol.encode_legacy, protocol.decode_legacy, "!I"),
+}
+TEXT = "aZ0 _-\"\\\n\t/é✓\u2603\U0001f600\x00\u2028{}[]"
+
+
+def random_text(rng: random.Random) -> str:
+    return "".join(rng.choice(TEXT) for _ in range(rng.randrange(12)))
+
+
+def random_json(rng: random.Random, depth: int = 0):
+    kind = rng.randrange(6 if depth < 3 else 4)
+    if kind == 0:
+        return rng.choice([None, True, False, 0, -1, 2**53, 1.5, -0.25])
+    if kind in (1, 2, 3):
+        return random_text(rng)
+    if kind == 4:
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return random_object(rng, depth + 1)
+
+
+def random_object(rng: random.Random, depth: int = 0) -> dict:
+    return {random_text(rng): random_json(rng, depth) for _ in range(rng.randrange(4))}
+
+
+def random_message(rng: random.Random) -> protocol.Message:
+    msg_type = rng.choice(["stream", "status", "comm_msg", "execute_reply", random_text(rng) or "x"])
+    channel = rng.choice(sorted(protocol.CHANNELS))
+    msg = protocol.new_message(msg_type, random_object(rng), session=random_text(rng), channel=channel)
+    msg["metadata"] = random_object(rng)
+    msg["parent_header"] = rng.choice([{}, {"msg_id": random_text(rng), "session": random_text(rng)}])
+    msg["buffers"] = [rng.randbytes(rng.randrange(40)) for _ in range(rng.choice([0, 0, 1, 3]))]
+    return msg
+
+
+def mutate_bytes(rng: random.Random, frame: bytes, word: str) -> bytes:
+    data, width = bytearray(frame), struct.calcsize(word)
+    for _ in range(rng.randint(1, 3)):
+        pos = rng.randrange(len(data) + 1)
+        op = rng.randrange(6)
+        if op == 0 and data:  # flip a bit
+            data[pos % len(data)] ^= 1 << rng.randrange(8)
+        elif op == 1:  # truncate
+            del data[pos:]
+        elif op == 2:  # insert bytes
+            data[pos:pos] = rng.randbytes(rng.randint(1, 16))
+        elif op == 3:  # delete bytes
+            del data[pos : pos + rng.randint(1, 16)]
+        elif op == 4 and len(data) >= width:  # edit the count or an offset
+            slot = rng.randrange(min(len(data) // width, 8)) * width
+            (old,), top, end = struct.unpack_from(word, data, slot), 2 ** (8 * width) - 1, len(data)
+            value = rng.choice([0, 1, old - 1, old + 1, old + width, end, end + 1, top, top // 2, rng.randrange(top)])
+            struct.pack_into(word, data, slot, value & top)
+        elif data:  # a byte that breaks JSON or UTF-8
+            data[pos % len(data)] = rng.choice(b'"{}[]\\,:\x00\xff\xc3\x80')
+    return bytes(data)
+
+
+def mutate_message(rng: random.Random, msg: protocol.Message, codec: str) -> protocol.Message:
+    """Valid framing, wrong content: a part, the channel, msg_type or msg_id replaced by any JSON
+    value (v1 can only carry a string channel)."""
+    key = rng.choice(["header", "parent_header", "metadata", "content", "channel", "msg_type", "msg_id", "header keys"])
+    if key == "channel":
+        msg["channel"] = random_json(rng) if codec == "legacy" else random_text(rng)
+    elif key in ("msg_type", "msg_id"):
+        msg["header"][key] = random_json(rng)
+    elif key == "header keys":
+        msg["header"].pop(rng.choice(["msg_type", "msg_id"]))
+    else:
+        msg[key] = random_json(rng)
+    return msg
+
+
+def fuzz_cases(rng: random.Random, codec: str):
+    """(frame, message it encodes or None) pairs: about 2,500 per codec."""
+    encode, _, word = CODECS[codec]
+    for _ in range(300):  # valid messages: must round-trip
+        msg = random_message(rng)
+        yield encode(msg), msg
+    for _ in range(1800):
+        frame = encode(random_message(rng))
+        frame = frame.encode() if isinstance(frame, str) else frame
+        yield mutate_bytes(rng, frame, word), None
+    for _ in range(300):
+        yield encode(mutate_message(rng, random_message(rng), codec)), None
+    for _ in range(100 if codec == "legacy" else 0):  # any JSON value where a message should be
+        yield json.dumps(random_json(rng)), None
+    for _ in range(300):  # random bytes, sometimes behind a plausible offset table
+        count = rng.randrange(10)
+        table = [rng.randrange(8 * count + 80) for _ in range(count)]
+        prefix = b"" if rng.random() < 0.3 else struct.pack(f"{word[0]}{count + 1}{word[1]}", count, *table)
+        yield prefix + rng.randbytes(rng.randrange(80)), None
+
+
+def decode_checked(codec: str, frame: str | bytes, seed: int):
+    """Decode, failing with the seed and the frame on anything but a message or ProtocolError."""
+    text = isinstance(frame, str) or (codec == "legacy" and frame[:1] == b"{")
+    try:
+        msg = protocol.decode_frame(frame, text=text, v1=codec == "v1")
+        assert type(msg["header"]) is dict and msg["header"]["msg_type"] == msg["msg_type"]
+        assert type(msg["msg_type"]) is str and msg["msg_type"] and type(msg["msg_id"]) is str
+        assert msg["channel"] in protocol.CHANNELS
+        assert all(type(msg[k]) is dict for k in ("parent_header", "metadata", "content"))
+        assert all(isinstance(b, memoryview) for b in msg["buffers"])
+        return msg
+    except ProtocolError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return None
+    except Exception as exc:
+        pytest.fail(
+            f"{type(exc).__name__}: {exc} decoding the {codec} frame {frame[:120]!r}; "
+            f"replay with REMOTE_MAGIC_FUZZ_SEED={seed}"
+        )
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("seed", [FIXED_SEED, RANDOM_SEED], ids=["fixed-seed", "random-seed"])
+def test_fuzzed_frames_decode_or_raise_protocol_error(codec, seed):
+    rng = random.Random(seed)
+    rejected = 0
+    for frame, sent in fuzz_cases(rng, codec):
+        msg = decode_checked(codec, frame, seed)
+        rejected += msg is None
+        if sent is not None:
+            where = f"(replay with REMOTE_MAGIC_FUZZ_SEED={seed})"
+            assert msg is not None, f"a valid {codec} frame was rejected {where}"
+            for key in ("header", "parent_header", "metadata", "content", "channel"):
+                assert msg[key] == sent[key], f"{key} changed in a {codec} round trip {where}"
+            assert [bytes(b) for b in msg["buffers"]] == sent["buffers"], f"buffers changed {where}"
+    assert rejected > 1500  # the mutations do reach the checks
+
+
+@pytest.mark.parametrize("codec", CODECS)
 def test_buffers_are_views_of_the_frame_not_copies(codec):
-    encode, decode = (protocol.encode_v1, protocol.decode_v1) if codec == "v1" else (protocol.encode_legacy, protocol.decode_legacy)
+    encode, decode, _ = CODECS[codec]
     frame = encode(sample([b"a" * 100, b"b" * 50]))
     buffers = decode(frame)["buffers"]
     assert [bytes(b) for b in buffers] == [b"a" * 100, b"b" * 50]
