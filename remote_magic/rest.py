@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import requests
+from urllib3.exceptions import LocationParseError
 
 from .errors import (
     AuthenticationError,
@@ -15,6 +16,7 @@ from .errors import (
     NotFound,
     ServerError,
     ServerUnreachable,
+    UsageError,
 )
 from .urls import ServerURL
 
@@ -120,6 +122,8 @@ class RestClient:
             raise ServerUnreachable(
                 f"Cannot reach {self.url} ({_reason(exc)}); check the URL and that the server is running."
             ) from None
+        except (requests.exceptions.InvalidURL, LocationParseError):
+            raise UsageError(f"{self.url} is not a valid server address; check its host name and port.") from None
 
     def _decode(self, response: requests.Response, method: str, where: str, expect_json: bool) -> Any:
         status = response.status_code
@@ -137,8 +141,13 @@ class RestClient:
         if status == 404:
             detail = _message(body) or f"{where} does not exist"
             raise NotFound(f"Not found on {self.url}: {detail}.")
+        if status in _PROXY_STATUSES and body is None:
+            raise ServerUnreachable(
+                f"{self.url} answered HTTP {status} ({_PROXY_STATUSES[status]}) from a proxy, not from Jupyter: "
+                "the server behind the proxy is down or not answering; check it is running, then retry."
+            )
         if status >= 400:
-            if body is None and status not in (500, 502, 503, 504):
+            if body is None and status != 500:
                 raise NotAJupyterServer(
                     f"{self.url} answered {method} {where} with HTTP {status} and no Jupyter error; "
                     "is this a Jupyter server?"
@@ -156,6 +165,10 @@ class RestClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+#: Statuses a proxy (nginx, JupyterHub's proxy, a load balancer) answers for the server behind it.
+_PROXY_STATUSES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def _json_or_none(response: requests.Response) -> Any:

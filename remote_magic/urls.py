@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .errors import UsageError
 
@@ -38,13 +40,18 @@ def parse_server_url(url: str) -> tuple[ServerURL, str | None]:
 
     Other query parameters and any fragment are dropped; a path such as ``/lab/tree/x.ipynb`` is
     kept as the base path only up to ``/lab``, ``/tree`` or ``/notebooks`` (what browsers show).
+    Raises a one-line :class:`UsageError` (which never shows the query) for anything else.
     """
     text = (url or "").strip()
     if "://" not in text:
         text = "http://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an unclosed "[", or no IPv6 address inside "[ ]"
+        raise _not_a_server_url(url, "the host in [ ] must be an IPv6 address") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"Not a server URL: {_without_query(url)!r}; give one like http://host:8888/")
+        raise _not_a_server_url(url, "it needs http:// or https:// and a host")
+    _check_host_and_port(url, parts)
     token = dict(parse_qsl(parts.query)).get("token") or None
     segments = (parts.path or "/").split("/")
     for index, segment in enumerate(segments):
@@ -59,5 +66,26 @@ def parse_server_url(url: str) -> tuple[ServerURL, str | None]:
 _UI_SEGMENTS = {"lab", "tree", "notebooks", "doc", "api"}
 
 
-def _without_query(url: str) -> str:
-    return (url or "").split("?", 1)[0]
+def _check_host_and_port(url: str, parts: SplitResult) -> None:
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise _not_a_server_url(url, "the port must be a number from 1 to 65535")
+    host = parts.hostname or ""
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _not_a_server_url(url, f"{host!r} is not an IPv6 address") from None
+        return
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if not all(0 < len(label) < 64 and all(c.isalnum() or c in "-_" for c in label) for label in labels):
+        raise _not_a_server_url(url, f"{host!r} is not a host name")
+
+
+def _not_a_server_url(url: str, reason: str) -> UsageError:
+    """The error for a URL that cannot be a server's; it shows neither query nor credentials."""
+    shown = re.sub(r"//[^/?#]*@", "//", re.split(r"[?#]", url or "", maxsplit=1)[0])
+    return UsageError(f"Not a server URL: {shown!r} ({reason}); give one like http://host:8888/.")

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+import traceback
 
 import pytest
 
@@ -20,6 +21,7 @@ from remote_magic import (
     RemoteMagicError,
     Server,
     ServerUnreachable,
+    UsageError,
 )
 from remote_magic.launch import LaunchedServer, free_port
 
@@ -235,3 +237,65 @@ def test_server_killed_mid_cell_raises_connection_lost(tmp_path):
                 os.kill(kernel_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# ---------------------------------------------------------------------------------- bad input, proxies
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://[::1", "http://127.0.0.1:99999/"])
+def test_a_bad_url_is_one_usage_error(reg, url):
+    with pytest.raises(UsageError) as info:
+        reg.connect(url, token="t")
+    assert one_line(info.value).startswith("Not a server URL")
+    chain = "".join(traceback.format_exception(info.value))
+    assert "During handling" not in chain and "direct cause" not in chain  # no ValueError behind it
+    assert len(reg) == 0
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://[::1", "http://127.0.0.1:99999/"])
+def test_a_bad_url_shows_one_line_in_the_shell(shell, capsys, url):
+    result = shell.run_cell(f"%remote connect '{url}'")
+    assert isinstance(result.error_in_exec, UsageError)
+    shown = capsys.readouterr()
+    lines = [line for line in (shown.out + shown.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("UsageError: Not a server URL"), lines
+
+
+class _ProxyDown(_Handler):
+    """What nginx (or JupyterHub's proxy) answers when the server behind it is down."""
+
+    status = 502
+    body = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
+
+
+def test_a_proxy_whose_server_is_down_says_so_and_what_to_do(reg, http_server):
+    with pytest.raises(ServerUnreachable) as info:
+        reg.connect(http_server(_ProxyDown), token="t")
+    message = one_line(info.value)
+    assert "HTTP 502" in message and "server behind the proxy is down" in message and "check it is running" in message
+    assert "<html" not in message
+
+
+# ---------------------------------------------------------------------------------- the token in a URL
+
+
+@pytest.mark.parametrize("target", ["refused port", "not jupyter", "wrong scheme", "bad port"])
+def test_a_url_token_is_never_echoed_by_a_failed_connect(reg, shell, http_server, capsys, target):
+    secret = "SECRET" + "5a7e" * 6
+    base = {
+        "refused port": f"http://127.0.0.1:{free_port()}/",
+        "not jupyter": http_server(_Handler),
+        "wrong scheme": "ftp://127.0.0.1/",
+        "bad port": "http://127.0.0.1:99999/",
+    }[target]
+    url = f"{base}lab?token={secret}"
+    with pytest.raises(RemoteMagicError) as info:
+        reg.connect(url)
+    error = info.value
+    shown_api = "".join(traceback.format_exception(error)) + repr(error) + "".join(error._render_traceback_())
+    assert secret not in shown_api
+    result = shell.run_cell(f"%remote connect {url}")
+    assert isinstance(result.error_in_exec, type(error))
+    shown = capsys.readouterr()
+    assert type(error).__name__ + ": " in shown.out + shown.err  # the error was shown ...
+    assert secret not in shown.out + shown.err  # ... without the token

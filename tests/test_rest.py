@@ -43,11 +43,36 @@ def test_api_and_websocket_urls_join_under_the_base_path():
     assert ServerURL("http", "h", "/").websocket("x").startswith("ws://h/api/x")
 
 
-@pytest.mark.parametrize("bad", ["", "ftp://host/", "http://", "::::"])
-def test_not_a_server_url(bad):
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ("", "http:// or https://"),
+        ("ftp://host/", "http:// or https://"),
+        ("http://", "http:// or https://"),
+        ("::::", "and a host"),
+        ("not a url", "'not a url' is not a host name"),
+        ("http://a..b/", "'a..b' is not a host name"),
+        ("http://[::1", "IPv6"),
+        ("http://[::1/", "IPv6"),
+        ("http://[not-v6]:8888/", "IPv6"),
+        ("http://host:99999/", "port must be a number from 1 to 65535"),
+        ("http://host:0/", "port"),
+        ("http://host:http/", "port"),
+    ],
+)
+def test_not_a_server_url(bad, reason):
+    """One line naming what is wrong, never the query or credentials (a token may be in them)."""
     with pytest.raises(UsageError) as info:
-        parse_server_url(bad)
-    assert "\n" not in str(info.value)
+        parse_server_url(bad.replace("//", "//alice:pw@", 1) + "?token=SECRET")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("Not a server URL") and reason in message
+    assert "SECRET" not in message and "pw" not in message
+
+
+def test_unusual_but_valid_addresses():
+    assert parse_server_url("http://[fe80::1%eth0]:8888/")[0].netloc == "[fe80::1%eth0]:8888"
+    assert parse_server_url("https://bücher.example./x/")[0].base_path == "/x/"
+    assert parse_server_url("my_host:65535")[0].netloc == "my_host:65535"
 
 
 def test_server_uses_the_token_from_the_url(jupyter_server):
