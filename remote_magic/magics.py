@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from typing import Any
 
@@ -11,7 +12,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Unicode
 
 from .commands import ArgumentParser, Context, HelpShown, dispatch
 from .display import LiveDisplay, remote_exception
-from .errors import UsageError
+from .errors import RemoteMagicError, UsageError
 from .kernel import ask_locally
 from .registry import Registry
 
@@ -62,6 +63,7 @@ class RemoteMagic(Magics):
         %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise]   run the cell remotely
         """
         if cell is None:
+            scrub_tokens_from_history(self.shell, line)  # before anything can fail
             return dispatch(Context(self.registry, self), line)
         try:
             options = CELL_PARSER.parse_args(_split(line))
@@ -85,6 +87,9 @@ class RemoteMagic(Magics):
                 timeout=timeout,
                 on_timeout=kernel.interrupt if self.interrupt_on_timeout else None,
             )
+        except RemoteMagicError:
+            display.show_error()  # e.g. where the remote code was when a timeout interrupted it
+            raise
         finally:
             display.flush()
         if display.error is not None:
@@ -92,6 +97,45 @@ class RemoteMagic(Magics):
                 raise remote_exception(display.error)
             display.show_error()
         return display.result
+
+
+_TOKEN_IN_URL = re.compile(r"(token=)([^\s&#'\"]+)")
+_HIDDEN = "<hidden>"
+
+
+def scrub_tokens_from_history(shell: Any, line: str) -> None:
+    """Replace each ``token=VALUE`` of ``line`` by ``token=<hidden>`` wherever this session's
+    IPython history keeps it: ``In``/``_ih``, the ``_i`` variables, the cache and the database."""
+    values = {match.group(2) for match in _TOKEN_IN_URL.finditer(line)} - {_HIDDEN}
+    history = getattr(shell, "history_manager", None)
+    if not values or history is None:
+        return
+
+    def scrub(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return _TOKEN_IN_URL.sub(lambda m: m.group(1) + _HIDDEN if m.group(2) in values else m.group(0), text)
+
+    for lines in (history.input_hist_parsed, history.input_hist_raw):  # In and _ih are the first
+        lines[:] = [scrub(text) for text in lines]
+    for name in ("_i", "_ii", "_iii", "_i00"):
+        setattr(history, name, scrub(getattr(history, name, "")))
+    namespace = getattr(shell, "user_ns", {})
+    for name in [n for n in namespace if re.fullmatch(r"_i(i{0,2}|\d+)", n)]:
+        namespace[name] = scrub(namespace[name])
+    with history.db_input_cache_lock:  # the saving thread writes the cache under this lock
+        history.db_input_cache[:] = [tuple(scrub(part) for part in entry) for entry in history.db_input_cache]
+        database = getattr(history, "db", None)
+        if hasattr(database, "execute"):  # entries already saved (a DummyDB when history is off)
+            rows = database.execute(
+                "SELECT line, source, source_raw FROM history WHERE session = ? AND source_raw LIKE '%token=%'",
+                (history.session_number,),
+            ).fetchall()
+            with database:
+                database.executemany(
+                    "UPDATE history SET source = ?, source_raw = ? WHERE session = ? AND line = ?",
+                    [(scrub(source), scrub(raw), history.session_number, number) for number, source, raw in rows],
+                )
 
 
 def _split(line: str) -> list[str]:

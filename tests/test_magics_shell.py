@@ -66,6 +66,32 @@ def test_connect_with_token_in_url_strips_and_scrubs_history(jupyter_server, ip,
     assert jupyter_server.token not in repr(remote_magic.registry) + repr(remote_magic.registry.get("viaurl"))
 
 
+def history_texts(ip) -> str:
+    """Everything this session's IPython history holds: In, _ih, _i*, the cache and the database."""
+    history = ip.history_manager
+    history.writeout_cache()
+    with sqlite3.connect(str(history.hist_file)) as db:
+        rows = db.execute("SELECT source, source_raw FROM history WHERE session = ?", (history.session_number,)).fetchall()
+    names = [value for name, value in ip.user_ns.items() if re.fullmatch(r"_i(i{0,2}|\d+)", name)]
+    return repr([rows, ip.user_ns["In"], ip.user_ns["_ih"], history.input_hist_raw, names, history.db_input_cache])
+
+
+@pytest.mark.parametrize("saved", [False, True], ids=["pending", "saved"])
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http://[::1/", "http://127.0.0.1:99999/", "http://127.0.0.1:{port}/"])
+def test_a_failed_connect_leaves_no_token_in_history(shell, url, saved):
+    from remote_magic.launch import free_port
+
+    secret = "histsecret" + "0b1c" * 6
+    cell = f"%remote connect {url.format(port=free_port())}lab?token={secret}&x=1 --name failing"
+    if saved:  # the cell is in the history database before the magic runs (the saving thread was quick)
+        cell = "get_ipython().history_manager.writeout_cache()\n" + cell
+    result = shell.run_cell(cell, store_history=True)
+    assert isinstance(result.error_in_exec, remote_magic.RemoteMagicError)
+    stored = history_texts(shell)
+    assert "--name failing" in stored, "the cell is kept in history, with the token masked"
+    assert secret not in stored
+
+
 def test_same_name_connect_replaces_cleanly(jupyter_server, ip, server):
     ip.run_cell("%%remote\nmarker = 1")
     first = remote_magic.registry.get("test").kernel.id
@@ -107,12 +133,27 @@ def test_no_raise_shows_the_error_without_failing(ip, capsys):
     assert run(ip, "%%remote\nraise KeyError('also shown')").success
 
 
-def test_timeout_interrupts_the_remote_kernel_and_keeps_it(ip, capsys):
+def test_timeout_interrupts_the_remote_kernel_and_keeps_it(ip, capsys, wait_until):
     result = run(ip, "%%remote --timeout 1\nimport time\nprint('before', flush=True)\ntime.sleep(60)")
     assert isinstance(result.error_in_exec, ExecutionTimeout)
-    assert "before" in capsys.readouterr().out
-    after = run(ip, "%%remote\n'still alive'")
+    shown = capsys.readouterr()
+    assert "before" in shown.out
+    # The remote cell really was interrupted: it ended with KeyboardInterrupt, shown, and the kernel is free.
+    assert "KeyboardInterrupt" in strip_ansi(shown.err)
+    kernel = remote_magic.registry.current.kernel
+    wait_until(lambda: kernel.model()["execution_state"] == "idle", timeout=20, message="the interrupted kernel")
+    after = run(ip, "%%remote --timeout 20\n'still alive'")  # a kernel still sleeping fails this
     assert after.success and repr(after.result) == "'still alive'"
+
+
+def test_a_local_input_that_fails_interrupts_the_remote_kernel(ip, capsys):
+    # In this shell input() cannot read (pytest holds stdin): the remote input() must not wait forever.
+    result = run(ip, "%%remote --timeout 30\nname = input('Name? ')\nprint('ne' + 'ver')")
+    error = result.error_in_exec
+    assert isinstance(error, RemoteExecutionError) and error.ename == "KeyboardInterrupt", error
+    shown = capsys.readouterr()
+    assert "interrupting the remote kernel" in shown.err and "never" not in shown.out
+    assert run(ip, "%%remote --timeout 20\n'next cell runs'").success
 
 
 def test_configured_timeout_applies(ip):
