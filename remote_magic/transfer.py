@@ -4,7 +4,9 @@ Uploads go as base64, in JupyterLab's 1 MiB chunks when larger than one, numbere
 for the last (the server runs its post-save hooks on -1), to a temporary ``NAME.XXXX.part`` that
 is renamed into place once complete and checked. A download is written to a hidden local ``.part``
 file beside its target and renamed onto it the same way. On any failure, Ctrl-C included, the
-``.part`` file is removed, on the server or locally.
+``.part`` file is removed, on the server or locally. A Ctrl-C while a chunk is on its way waits
+for that request to finish (a second Ctrl-C stops at once): a request cut half-way may still reach
+the server after the clean-up and leave a ``.part`` file there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import base64
 import hashlib
 import os
 import secrets
+import signal
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +82,33 @@ def local_target(local: str | os.PathLike[str] | None, name: str, *, overwrite: 
 
 
 @contextmanager
+def finish_before_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) pressed during the block, saying so on stderr, and raise
+    KeyboardInterrupt when it ends; a second Ctrl-C raises at once. Only where Python's own handler
+    is in place, in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pressed: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(signum)
+        sys.stderr.write("\nFinishing the request on its way, then stopping (Ctrl-C again to stop at once).\n")
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+@contextmanager
 def replacing(target: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
     """A hidden ``.part`` file beside ``target`` to write into: renamed onto ``target`` when the block
     ends without error, removed on any failure (KeyboardInterrupt included)."""
@@ -135,19 +167,22 @@ class Transfers:
         try:
             with source.open("rb") as stream:
                 for number, data in numbered_chunks(stream, chunk_size):
-                    self._put(partial, {**file_body(data), "chunk": number})
+                    with finish_before_interrupt():
+                        self._put(partial, {**file_body(data), "chunk": number})
                     digest.update(data)
                     done += len(data)
                     if progress:
                         progress(done, size)
             self._verify(partial, done, digest.hexdigest())
-            if self.exists(target):
-                if not overwrite:
-                    raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
-                self._rest.request("DELETE", "contents", target)
-            return _without_hash(self._rest.request("PATCH", "contents", partial, json_body={"path": target}))
+            with finish_before_interrupt():
+                if self.exists(target):
+                    if not overwrite:
+                        raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
+                    self._rest.request("DELETE", "contents", target)
+                return _without_hash(self._rest.request("PATCH", "contents", partial, json_body={"path": target}))
         except BaseException:
-            self._discard(partial)
+            with finish_before_interrupt():
+                self._discard(partial)
             raise
 
     def download(

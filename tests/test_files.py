@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from remote_magic.transfer import CHUNK_SIZE
 from remote_magic.errors import AlreadyExists, NotFound, UsageError
 from remote_magic.launch import LaunchedServer
 from remote_magic.server import Server
@@ -281,91 +280,6 @@ def test_dot_segments_resolve_inside_the_root(remote_shell, server, remote_dir, 
     remote(remote_shell, f"rm {remote_dir}/y/../b.txt --yes")
     assert "Deleted file " + f"{remote_dir}/b.txt" in capsys.readouterr().out
     assert names(on_disk(jupyter_server, remote_dir)) == []
-
-
-# ---------------------------------------------------------------------------- transfers
-
-
-def test_binary_round_trip_larger_than_a_chunk(remote_shell, remote_dir, jupyter_server, tmp_path, capsys):
-    data = os.urandom(2 * CHUNK_SIZE + 12345) + bytes(range(256)) + b"\r\n\x00"
-    local = tmp_path / "payload.bin"
-    local.write_bytes(data)
-    remote(remote_shell, f"upload {local} {remote_dir}/")
-    out = capsys.readouterr()
-    assert f"(2.0 MB, 3 chunks) to {remote_dir}/payload.bin" in out.out
-    assert "Uploading: 2.0 MB of 2.0 MB" in out.err
-    assert on_disk(jupyter_server, f"{remote_dir}/payload.bin").read_bytes() == data
-    assert names(on_disk(jupyter_server, remote_dir)) == ["payload.bin"]  # no .part left
-    back = tmp_path / "back"
-    back.mkdir()
-    remote(remote_shell, f"download {remote_dir}/payload.bin {back}")
-    assert (back / "payload.bin").read_bytes() == data
-    assert os.listdir(back) == ["payload.bin"]  # the temporary file is gone
-
-
-def test_chunk_boundaries_and_progress(server, remote_dir, jupyter_server, tmp_path):
-    data = os.urandom(3000)
-    local = tmp_path / "exact.bin"
-    local.write_bytes(data)
-    seen: list[tuple[int, int]] = []
-    model = server.contents.upload(local, f"{remote_dir}/exact.bin", chunk_size=1000, progress=lambda d, t: seen.append((d, t)))
-    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
-    assert model["size"] == 3000 and "hash" not in model
-    assert on_disk(jupyter_server, f"{remote_dir}/exact.bin").read_bytes() == data
-    assert server.contents.read_bytes(f"{remote_dir}/exact.bin") == data
-    empty = tmp_path / "empty.bin"
-    empty.write_bytes(b"")
-    assert server.contents.upload(empty, f"{remote_dir}/")["size"] == 0
-    assert server.contents.download(f"{remote_dir}/empty.bin", tmp_path / "empty-back.bin").read_bytes() == b""
-
-
-def test_uploads_never_overwrite_without_force(remote_shell, server, remote_dir, jupyter_server, tmp_path):
-    target = on_disk(jupyter_server, f"{remote_dir}/data.bin")
-    target.write_bytes(b"original")
-    small, big = tmp_path / "data.bin", tmp_path / "big.bin"
-    small.write_bytes(b"replacement")
-    big.write_bytes(os.urandom(CHUNK_SIZE + 1))
-    with pytest.raises(AlreadyExists, match="--force"):
-        remote(remote_shell, f"upload {small} {remote_dir}/data.bin")
-    with pytest.raises(AlreadyExists):
-        remote(remote_shell, f"upload {big} {remote_dir}/data.bin")
-    assert target.read_bytes() == b"original"
-    remote(remote_shell, f"upload {small} {remote_dir}/data.bin --force")
-    assert target.read_bytes() == b"replacement"
-    remote(remote_shell, f"upload {big} {remote_dir}/data.bin -f")
-    assert target.read_bytes() == big.read_bytes()
-    assert names(target.parent) == ["data.bin"]
-    with pytest.raises(UsageError, match="No local file"):
-        remote(remote_shell, f"upload {tmp_path / 'missing.bin'} {remote_dir}/")
-    with pytest.raises(UsageError, match="No local file"):
-        remote(remote_shell, f"upload {tmp_path} {remote_dir}/")
-
-
-def test_downloads_never_overwrite_without_force(remote_shell, server, remote_dir, jupyter_server, tmp_path):
-    on_disk(jupyter_server, f"{remote_dir}/report.csv").write_bytes(b"a,b\n1,2\n")
-    local = tmp_path / "report.csv"
-    local.write_bytes(b"mine")
-    with pytest.raises(AlreadyExists, match="exists locally; pass --force"):
-        remote(remote_shell, f"download {remote_dir}/report.csv {local}")
-    assert local.read_bytes() == b"mine"
-    remote(remote_shell, f"download {remote_dir}/report.csv {local} --force")
-    assert local.read_bytes() == b"a,b\n1,2\n"
-    with pytest.raises(NotFound):
-        remote(remote_shell, f"download {remote_dir}/nothing.csv {tmp_path}")
-    with pytest.raises(UsageError, match="is a directory"):
-        remote(remote_shell, f"download {remote_dir} {tmp_path}")
-    with pytest.raises(UsageError, match="No local directory"):
-        remote(remote_shell, f"download {remote_dir}/report.csv {tmp_path / 'no' / 'such' / 'dir.csv'}")
-    assert sorted(os.listdir(tmp_path)) == ["report.csv"]
-
-
-def test_download_defaults_to_the_current_directory_and_keeps_notebooks_byte_exact(server, remote_dir, jupyter_server, tmp_path, monkeypatch):
-    server.contents.new_notebook(f"{remote_dir}/nb.ipynb")
-    server.contents.append_cell(f"{remote_dir}/nb.ipynb", "print('é')")
-    monkeypatch.chdir(tmp_path)
-    path = server.contents.download(f"{remote_dir}/nb.ipynb")
-    assert path == Path("nb.ipynb")
-    assert (tmp_path / "nb.ipynb").read_bytes() == on_disk(jupyter_server, f"{remote_dir}/nb.ipynb").read_bytes()
 
 
 def test_writes_into_a_missing_directory_say_so_and_create_nothing(remote_shell, server, remote_dir, tmp_path, jupyter_server):
