@@ -1,14 +1,19 @@
-"""Named connections to servers, one of them current. Nothing here is ever written to disk."""
+"""Named connections to servers, one of them current. Nothing here is ever written to disk.
+
+At exit, the kernels a connection started that no later process can find are stopped (see
+:meth:`Connection.stop_unreachable`); the others stay, to be re-attached.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import sessions
-from .errors import AuthenticationError, ConnectionNotFound, NotFound, UsageError
+from .errors import ConnectionNotFound, NotFound, UsageError
 from .kernel import RemoteKernel
+from .lifetimes import forget_at_exit, still_running, stop_unreachable_at_exit
 from .outputs import ExecutionResult
 from .server import Server
 
@@ -31,6 +36,7 @@ class Connection:
         self.kernel: RemoteKernel | None = None
         self.session_id: str | None = None  # the session the default kernel was taken from
         self.started: set[str] = set()  # ids of kernels this connection started itself
+        self.attached: set[str] = set()  # ids of kernels it used without starting them
         self.on_close: list[Callable[[], None]] = []  # called once the connection is closed
         self._session_path: str | None = None
 
@@ -84,22 +90,32 @@ class Connection:
                 f"%remote attach {path} uses it, %remote switch SPEC changes its kernel."
             )
         model = self.server.sessions.create(path, kernel_name=kernel_name or self.kernel_name)
-        self.started.add(model["kernel"]["id"])
+        self._started(model["kernel"]["id"])
         if make_default:
             return self._use_session(model)
         return RemoteKernel(self.server, model["kernel"]["id"])
 
     def _use_session(self, model: dict[str, Any]) -> RemoteKernel:
-        self.kernel = RemoteKernel(self.server, model["kernel"]["id"])
+        self.kernel = self._use(model["kernel"]["id"])
         self.session_id = model["id"]
         return self.kernel
+
+    def _use(self, kernel_id: str) -> RemoteKernel:
+        """A handle on ``kernel_id``, remembered as attached unless this connection started it."""
+        if kernel_id not in self.started:
+            self.attached.add(kernel_id)
+        return RemoteKernel(self.server, kernel_id)
+
+    def _started(self, kernel_id: str) -> None:
+        self.started.add(kernel_id)
+        stop_unreachable_at_exit(self)
 
     def start_kernel(
         self, name: str | None = None, path: str | None = None, *, make_default: bool = True
     ) -> RemoteKernel:
         """Start a kernel, remember it as started here, and (by default) make it the default."""
         kernel = self.server.start_kernel(name or self.kernel_name, path)
-        self.started.add(kernel.id)
+        self._started(kernel.id)
         if make_default:
             self.kernel, self.session_id = kernel, None
         return kernel
@@ -112,7 +128,7 @@ class Connection:
         running = self.server.kernels.list()
         by_id = [k["id"] for k in running if k["id"].startswith(choice)]
         if len(by_id) == 1:
-            return RemoteKernel(self.server, by_id[0])
+            return self._use(by_id[0])
         default_id = self.kernel.id if self.kernel else None
         mine = [k["id"] for k in running if k.get("name") == choice and (k["id"] == default_id or k["id"] in self.started)]
         if mine:
@@ -123,7 +139,7 @@ class Connection:
         """Make an existing kernel the default: ``target`` is a kernel id (or a unique prefix) or a
         session's path (a colleague's notebook, say). It is never stopped unless asked explicitly."""
         kernel_id, session = sessions.resolve(self.server, target)
-        self.kernel = RemoteKernel(self.server, kernel_id)
+        self.kernel = self._use(kernel_id)
         self.session_id = session["id"] if session else None
         return self.kernel
 
@@ -153,9 +169,10 @@ class Connection:
         self.server.forget_channel(old)
         new = self.server.sessions.patch(model["id"], kernel={"name": kernel_name})
         kernel = RemoteKernel(self.server, new["kernel"]["id"])
+        self.attached.discard(old)
         if old in self.started:  # the new kernel belongs to whoever owned the old one
             self.started.discard(old)
-            self.started.add(kernel.id)
+            self._started(kernel.id)
         if self.kernel is None or self.kernel.id == old:
             self._use_session(new)
         return kernel
@@ -188,6 +205,7 @@ class Connection:
         kernel = self.find_kernel(target)
         kernel.shutdown()
         self.started.discard(kernel.id)
+        self.attached.discard(kernel.id)
         if self.kernel is not None and self.kernel.id == kernel.id:
             self.kernel, self.session_id = None, None
         return kernel.id
@@ -196,16 +214,38 @@ class Connection:
         """Run ``code`` on the default kernel (see :meth:`RemoteKernel.run`)."""
         return self.default_kernel().run(code, **options)
 
+    def leaves_running(self, *, stop_started: bool = True) -> dict[str, str]:
+        """The kernels :meth:`close` would leave running (those still on the server), each with
+        why: attached, not started here; or (``stop_started=False``) started here but kept."""
+        reasons = dict.fromkeys(self.attached - self.started, "attached, not started here")
+        if not stop_started:
+            reasons.update(dict.fromkeys(self.started, "started here, kept as asked"))
+        return {kernel_id: reasons[kernel_id] for kernel_id in sorted(still_running(self.server, set(reasons)))}
+
+    def stop_unreachable(self) -> list[str]:
+        """Stop the kernels this connection started that no later process can find: those in no
+        session, or only in a session named after this process (a terminal, a script). Those in a
+        session named after a notebook, or at a path chosen with ``start_session``, stay to be
+        re-attached. Returns the ids of the kernels stopped; called at exit."""
+        running = still_running(self.server, self.started)
+        return self._shutdown(running - sessions.findable_kernels(self.server) if running else ())
+
+    def _shutdown(self, kernel_ids: Iterable[str]) -> list[str]:
+        stopped = []
+        for kernel_id in sorted(kernel_ids):
+            self.server.forget_channel(kernel_id)
+            self.server.kernels.shutdown(kernel_id)
+            self.started.discard(kernel_id)
+            stopped.append(kernel_id)
+        return stopped
+
     def close(self, *, stop_started: bool = True) -> list[str]:
         """Close websockets; stop the kernels this connection started (not attached ones).
         Returns the ids of the kernels stopped."""
-        stopped = []
-        if stop_started:
-            for kernel_id in sorted(_still_running(self.server, self.started)):
-                self.server.forget_channel(kernel_id)
-                self.server.kernels.shutdown(kernel_id)
-                stopped.append(kernel_id)
+        stopped = self._shutdown(still_running(self.server, self.started)) if stop_started else []
         self.started.clear()
+        self.attached.clear()
+        forget_at_exit(self)
         self.kernel, self.session_id = None, None
         if self._session_path is not None:
             sessions.release_session_path(self, self._session_path)
@@ -213,25 +253,6 @@ class Connection:
         while self.on_close:
             self.on_close.pop(0)()
         return stopped
-
-
-def _still_running(server: Server, kernel_ids: set[str]) -> set[str]:
-    """Which of ``kernel_ids`` the server still runs. Where listing kernels is forbidden (a Kernel
-    Gateway by default) each is asked for by id; none if the server is gone."""
-    try:
-        return kernel_ids & {k["id"] for k in server.kernels.list()}
-    except AuthenticationError:
-        pass  # the token was proven at connect: listing itself is forbidden
-    except Exception:  # the server is gone: nothing left to stop
-        return set()
-    running = set()
-    for kernel_id in kernel_ids:
-        try:
-            server.kernels.get(kernel_id)
-        except Exception:
-            continue
-        running.add(kernel_id)
-    return running
 
 
 class Registry:

@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import KernelInUse, NotFound, UsageError
+from .errors import AuthenticationError, KernelInUse, NotFound, UsageError
 
 if TYPE_CHECKING:
     from .registry import Connection
@@ -64,8 +64,19 @@ def stable_session_path(connection_name: str, notebook: str | None = None) -> st
     if notebook:
         label = os.path.splitext(os.path.basename(notebook.rstrip("/\\")))[0]
     else:
-        label = f"ipython-{os.getpid()}"
+        label = _process_label()
     return f"{SESSION_FOLDER}/{_slug(host)}-{_slug(label)}-{_slug(connection_name)}.ipynb"
+
+
+def _process_label() -> str:
+    return f"ipython-{os.getpid()}"
+
+
+def named_after_this_process(path: str) -> bool:
+    """Whether ``path`` is a session path this process made for itself without a notebook's name
+    (a terminal, a script): no later process looks for it, so nothing re-attaches its kernel."""
+    folder, _, name = path.lstrip("/").rpartition("/")
+    return folder == SESSION_FOLDER and f"-{_process_label()}-" in name
 
 
 _claims: weakref.WeakValueDictionary[str, Connection] = weakref.WeakValueDictionary()
@@ -128,6 +139,17 @@ def resolve(server: Server, target: str) -> tuple[str, Model | None]:
     raise NotFound(
         f"No kernel or session {target!r} on {server.url}; %remote kernels and %remote sessions list them."
     )
+
+
+def findable_kernels(server: Server) -> set[str]:
+    """The kernels a later process can find through a session: one named after a notebook, or at
+    a path someone chose; not one :func:`named_after_this_process`. None where the server lists
+    no sessions (a Kernel Gateway forbids it and has none)."""
+    try:
+        listing = server.sessions.list()
+    except (AuthenticationError, NotFound):
+        return set()
+    return {s["kernel"]["id"] for s in listing if s.get("kernel") and not named_after_this_process(s.get("path") or "")}
 
 
 def sessions_using(server: Server, kernel_id: str) -> list[Model]:

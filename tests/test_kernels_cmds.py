@@ -3,6 +3,7 @@ interrupt, restart, shutdown, and the shared-kernel guard of switch. All against
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -14,8 +15,7 @@ import websocket
 
 import remote_magic
 from remote_magic.commands import load_all
-from remote_magic.errors import NotFound, UsageError
-from remote_magic.errors import KernelInUse
+from remote_magic.errors import KernelInUse, NotFound, UsageError
 from remote_magic.sessions import sessions_using, stable_session_path
 from remote_magic.tables import Table
 
@@ -158,24 +158,30 @@ REATTACH_SCRIPT = textwrap.dedent(
     for cell in sys.argv[1:]:
         if not shell.run_cell(cell).success:
             sys.exit(1)
-    connection = remote_magic.registry.current
+    connection = remote_magic.registry.get("box")
     print("STATE", connection.kernel.id if connection.kernel else None, sorted(connection.started), connection.session_path)
     sys.stdout.flush()
-    os._exit(0)  # like a local kernel that dies or is restarted: nothing is cleaned up
+    if os.environ.get("RM_TEST_EXIT") != "normal":
+        os._exit(0)  # like a local kernel that dies or is restarted: nothing is cleaned up
     """
 )
 
 
-def run_local_process(jupyter_server, notebook, *cells):
-    """A new local process (as after a local kernel restart) running ``cells`` for ``notebook``."""
-    env = {**os.environ, "RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token, "JPY_SESSION_NAME": notebook}
+def run_local_process(jupyter_server, notebook, *cells, exit="killed"):
+    """A new local process (as after a local kernel restart) running ``cells`` for ``notebook``
+    (None: a terminal or a script), then ending without clean-up, or with a ``"normal"`` exit."""
+    env = {**os.environ, "RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token, "RM_TEST_EXIT": exit}
+    env.pop("JPY_SESSION_NAME", None)
+    if notebook:
+        env["JPY_SESSION_NAME"] = notebook
     done = subprocess.run(
         [sys.executable, "-c", REATTACH_SCRIPT, *cells], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert jupyter_server.token not in done.stdout + done.stderr
-    state = next(l for l in done.stdout.splitlines() if l.startswith("STATE")).split(" ", 3)
-    return done.stdout, state[1], state[2], state[3]
+    _, kernel, state = next(l for l in done.stdout.splitlines() if l.startswith("STATE")).split(" ", 2)
+    started, path = state.rsplit(" ", 1)
+    return done.stdout, kernel, started, path
 
 
 def test_a_restarted_local_notebook_reattaches_instead_of_leaking(jupyter_server, server):
@@ -197,6 +203,38 @@ def test_a_restarted_local_notebook_reattaches_instead_of_leaking(jupyter_server
     assert after == "None"
     server.kernels.shutdown(other)
     assert kernel_ids(server) == before
+
+
+def test_at_exit_a_process_stops_the_kernels_it_started_that_nothing_can_reattach(jupyter_server, server, kernel):
+    kernel.run("mine = 'theirs'", raise_on_error=True)
+    _, attached, started, path = run_local_process(
+        jupyter_server, None, "%%remote\nx = 1", f"%remote attach {kernel.id}", "%%remote\nmine += '!'", exit="normal"
+    )
+    [terminal] = ast.literal_eval(started)
+    assert attached == kernel.id and "-ipython-" in path
+    assert terminal not in kernel_ids(server), "a kernel nothing can re-attach outlived the script"
+    assert kernel.run("mine").result == {"text/plain": "'theirs!'"}, "an attached kernel was stopped"
+
+    _, loose, started, path = run_local_process(
+        jupyter_server, "/home/me/kept.ipynb", "%%remote\nx = 1", "%remote start", exit="normal"
+    )
+    session = server.sessions.find(path)
+    assert session is not None and session["kernel"]["id"] in ast.literal_eval(started), "a notebook's kernel was stopped at exit"
+    assert loose in ast.literal_eval(started) and loose not in kernel_ids(server), "a kernel in no session outlived the process"
+    server.kernels.shutdown(session["kernel"]["id"])
+
+
+def test_disconnect_names_the_kernels_it_leaves_running(remote_shell, server, kernel, capsys):
+    line(remote_shell, f"attach {kernel.id}")
+    line(remote_shell, "start")
+    mine = remote_magic.registry.get("test").kernel.id
+    capsys.readouterr()
+    line(remote_shell, "disconnect --keep-kernels")
+    out = capsys.readouterr().out
+    assert f"Left running: kernel {kernel.id} (attached, not started here)." in out
+    assert f"Left running: kernel {mine} (started here, kept as asked)." in out
+    assert {kernel.id, mine} <= kernel_ids(server)
+    server.kernels.shutdown(mine)
 
 
 def test_interrupt_and_restart(remote_shell, server, make_busy, wait_until, capsys):

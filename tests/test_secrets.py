@@ -12,7 +12,6 @@ import pytest
 import requests
 
 import remote_magic
-
 from remote_magic import (
     AuthenticationError,
     KernelChannel,

@@ -12,6 +12,7 @@ from IPython.display import display
 
 from ..discovery import ServerInfo, find_running, running_servers
 from ..errors import UsageError
+from ..launch import launched_server
 from ..registry import Registry
 from ..tables import Table
 from ..urls import parse_server_url
@@ -168,11 +169,15 @@ def use(context: Context, options: argparse.Namespace) -> None:
 
 @command(
     "disconnect",
-    "Forget a connection; stop the kernels it started itself (never attached ones).",
+    "Forget a connection; stop the kernels it started itself (never attached ones) and name those it leaves running.",
     arg("name", nargs="?", help="connection name (default: the current one)"),
     arg("--keep-kernels", action="store_true", help="leave the kernels this connection started running"),
 )
 def disconnect(context: Context, options: argparse.Namespace) -> None:
-    name = context.registry.get(options.name).name
-    stopped = context.registry.remove(name, stop_started=not options.keep_kernels)
-    print(f"Disconnected {name!r}; stopped {len(stopped)} kernel{'s' if len(stopped) != 1 else ''} it had started.")
+    connection = context.registry.get(options.name)
+    # a launched server stops with its connection, and every kernel on it
+    left = {} if launched_server(connection) else connection.leaves_running(stop_started=not options.keep_kernels)
+    stopped = context.registry.remove(connection.name, stop_started=not options.keep_kernels)
+    print(f"Disconnected {connection.name!r}; stopped {len(stopped)} kernel{'s' if len(stopped) != 1 else ''} it had started.")
+    for kernel_id, reason in left.items():
+        print(f"Left running: kernel {kernel_id} ({reason}).")
