@@ -230,7 +230,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Read the token now and take it out of the environment (kernels and terminals inherit that);
     stop the server with SIGTERM (its clean shutdown: kernels first) once the launcher's lifeline
     reads end-of-file."""
-    getattr(serverapp, "identity_provider", serverapp).token  # read it before it goes
+    if not getattr(serverapp, "identity_provider", serverapp).token:  # read it before it goes
+        raise SystemExit("remote_magic: this launched server got no token; it will not serve without one.")
     os.environ.pop("JUPYTER_TOKEN", None)  # where it came by environment (not POSIX)
     token_file = os.environ.pop("JUPYTER_TOKEN_FILE", "")
     if token_file.startswith("/dev/fd/"):
