@@ -198,6 +198,40 @@ def test_rm_asks_and_refuses_full_directories_without_recursive(remote_shell, se
         contents.delete("", recursive=True)
 
 
+def answering(answer: str):
+    """An ``input`` that answers the prompt with ``answer``; "EOF" stands for Ctrl-D (end of input)."""
+
+    def answer_prompt(prompt: str) -> str:
+        assert prompt.endswith("[y/N] ")
+        if answer == "EOF":
+            raise EOFError
+        return answer
+
+    return answer_prompt
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "n", "N", "no", "nope", "yep", "ye", "EOF"])
+def test_rm_deletes_nothing_unless_the_answer_is_yes(remote_shell, server, remote_dir, monkeypatch, capsys, answer):
+    server.contents.write_text(f"{remote_dir}/keep.txt", "x")
+    monkeypatch.setattr(builtins, "input", answering(answer))
+    if answer == "EOF":
+        with pytest.raises(UsageError, match="add --yes"):
+            remote(remote_shell, f"rm {remote_dir}/keep.txt")
+    else:
+        remote(remote_shell, f"rm {remote_dir}/keep.txt")
+        assert "Not deleted." in capsys.readouterr().out
+    assert server.contents.read_text(f"{remote_dir}/keep.txt") == "x"
+
+
+@pytest.mark.parametrize("answer", ["y", "Y", "yes", " YES "])
+def test_rm_deletes_on_yes(remote_shell, server, remote_dir, monkeypatch, capsys, answer):
+    server.contents.write_text(f"{remote_dir}/gone.txt", "x")
+    monkeypatch.setattr(builtins, "input", answering(answer))
+    remote(remote_shell, f"rm {remote_dir}/gone.txt")
+    assert f"Deleted file {remote_dir}/gone.txt" in capsys.readouterr().out
+    assert not server.contents.exists(f"{remote_dir}/gone.txt")
+
+
 @pytest.fixture(scope="module")
 def no_trash_server(tmp_path_factory):
     """A server that deletes for good and refuses non-empty directories (delete_to_trash off)."""
