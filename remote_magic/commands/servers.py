@@ -28,8 +28,9 @@ def servers(context: Context, options: argparse.Namespace) -> Table:
     arg("--name", "-n", default="local", help="connection name (default: local); an existing one is replaced"),
     arg("--root", metavar="DIR", help="local directory to serve (default: a new temporary directory)"),
     arg("--kernel", metavar="SPEC", help="kernelspec for kernels started on first use"),
-    epilog="The server stops on %remote disconnect NAME, or when this Python process exits. It needs "
-    "jupyter_server and ipykernel here: pip install 'remote_magic[launch]'.",
+    epilog="The server stops on %remote disconnect NAME, or when this Python process exits (even if it is "
+    "killed); interrupting this kernel (the Stop button, Ctrl-C) does not stop it. It needs jupyter_server "
+    "and ipykernel here: pip install 'remote_magic[launch]'.",
 )
 def launch(context: Context, options: argparse.Namespace) -> None:
     connection = launch_server(
@@ -42,7 +43,7 @@ def launch(context: Context, options: argparse.Namespace) -> None:
     server = launched_server(connection)
     assert server is not None
     print(f"Launched a private Jupyter Server (pid {server.pid}, root {server.root_dir}); it stops on "
-          f"%remote disconnect {connection.name} or when this kernel exits.")
+          f"%remote disconnect {connection.name} or when this kernel exits, not on an interrupt.")
     print(describe(connection))
 
 
