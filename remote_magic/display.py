@@ -7,6 +7,7 @@ from typing import Any
 
 from IPython.display import clear_output, publish_display_data
 
+from . import sanitize
 from .errors import RemoteExecutionError
 from .protocol import Message
 
@@ -37,11 +38,16 @@ def remote_exception(content: dict[str, Any]) -> RemoteExecutionError:
 
 class LiveDisplay:
     """Call it with each message of one execution; it writes streams, publishes displays,
-    applies updates and clears, and keeps the result and error for the end of the cell."""
+    applies updates and clears, and keeps the result and error for the end of the cell.
 
-    def __init__(self) -> None:
+    With ``safe_outputs``, only the inert part of each output is shown (see
+    :mod:`remote_magic.sanitize`) and :meth:`finish` says in one line what was held back.
+    """
+
+    def __init__(self, *, safe_outputs: bool = False) -> None:
         self.result: RemoteResult | None = None
         self.error: dict[str, Any] | None = None
+        self.held_back: sanitize.HeldBack | None = sanitize.HeldBack() if safe_outputs else None
         self._last_stream = sys.stdout
 
     def __call__(self, msg: Message) -> None:
@@ -56,12 +62,19 @@ class LiveDisplay:
             self._last_stream = stream
         stream.write(content.get("text", ""))
 
+    def _data(self, content: dict[str, Any]) -> dict[str, Any]:
+        data = content.get("data", {})
+        return data if self.held_back is None else sanitize.safe_bundle(data, self.held_back)
+
     def _publish(self, content: dict[str, Any], *, update: bool = False) -> None:
+        data = self._data(content)
+        if not data:
+            return  # everything was held back
         transient = content.get("transient") or None
         options: dict[str, Any] = {"transient": transient} if transient else {}
         if update:
             options["update"] = True
-        publish_display_data(content.get("data", {}), content.get("metadata") or {}, **options)
+        publish_display_data(data, content.get("metadata") or {}, **options)
 
     def _on_display_data(self, content: dict[str, Any]) -> None:
         self._publish(content)
@@ -74,7 +87,7 @@ class LiveDisplay:
         clear_output(wait=bool(content.get("wait")))
 
     def _on_execute_result(self, content: dict[str, Any]) -> None:
-        self.result = RemoteResult(content.get("data", {}), content.get("metadata") or {})
+        self.result = RemoteResult(self._data(content), content.get("metadata") or {})
 
     def _on_error(self, content: dict[str, Any]) -> None:
         self.error = content
@@ -82,6 +95,13 @@ class LiveDisplay:
     def flush(self) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+
+    def finish(self) -> None:
+        """End of the cell: flush, and with safe outputs say what was held back (one line)."""
+        self.flush()
+        held = sanitize.notice(self.held_back) if self.held_back else None
+        if held:
+            print(held, file=sys.stderr, flush=True)
 
     def show_error(self) -> None:
         """Write the remote traceback (for when remote errors do not fail the local cell)."""

@@ -48,6 +48,11 @@ class RemoteMagic(Magics):
     protocol = CaselessStrEnum(
         ["auto", "v1", "legacy"], "auto", help="Kernel websocket protocol for new connections."
     ).tag(config=True)
+    safe_outputs = Bool(
+        False,
+        help="Show only inert remote output (text, images, HTML without scripts, handlers or remote "
+        "resources; never JavaScript) and say what was held back. For kernels you do not fully trust.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, registry: Registry | None = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
@@ -78,7 +83,7 @@ class RemoteMagic(Magics):
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
         timeout = options.timeout if options.timeout is not None else self.timeout
-        display = LiveDisplay()
+        display = LiveDisplay(safe_outputs=self.safe_outputs or bool(getattr(connection, "safe_outputs", False)))
         try:
             kernel.stream(
                 code,
@@ -91,7 +96,7 @@ class RemoteMagic(Magics):
             display.show_error()  # e.g. where the remote code was when a timeout interrupted it
             raise
         finally:
-            display.flush()
+            display.finish()
         if display.error is not None:
             if self.raise_on_error and not options.no_raise:
                 raise remote_exception(display.error)
