@@ -10,20 +10,26 @@ Row = dict[str, Any]
 Formatter = Callable[[Any], str]
 
 
+#: Control characters (newlines, tabs, terminal escapes) as ``\x1b``-style text: one cell, one line.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
+
+
 def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
 def human_size(size: Any) -> str:
-    """``1.2 MB`` style; blank for None (directories)."""
+    """``1023 B``, ``1.5 KB``, ``1.2 MB`` … ``3.0 TB`` (binary units); blank for None (directories)."""
     if size is None:
         return ""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if value < 1024:
+        return f"{int(value)} B"
+    for unit in ("KB", "MB", "GB", "TB"):
         value /= 1024
-    return str(size)
+        if round(value, 1) < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def short_time(stamp: Any) -> str:
@@ -72,9 +78,9 @@ class Table(Sequence[Row]):
     def __repr__(self) -> str:
         if not self.rows:
             return f"{self.title}\n{self.empty}" if self.title else self.empty
-        cells = self._cells()
+        cells = [[value.translate(_CONTROL) for value in row] for row in self._cells()]
         widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(self.columns)]
-        lines = [self.title] if self.title else []
+        lines = [self.title.translate(_CONTROL)] if self.title else []
         lines.append("  ".join(c.upper().ljust(w) for c, w in zip(self.columns, widths)).rstrip())
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
         return "\n".join(lines)
