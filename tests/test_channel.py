@@ -16,7 +16,7 @@ from remote_magic import (
     RemoteExecutionError,
     Server,
 )
-from remote_magic import channel as channel_module
+from remote_magic import exchange as exchange_module
 from remote_magic.rest import RestClient
 
 PROTOCOLS = ["legacy", "v1"]
@@ -54,9 +54,9 @@ def count_connects(channel: KernelChannel) -> list[int]:
     calls = [0]
     connect = channel._connect
 
-    def counting():
+    def counting(timeout):
         calls[0] += 1
-        return connect()
+        return connect(timeout)
 
     channel._connect = counting
     return calls
@@ -64,7 +64,7 @@ def count_connects(channel: KernelChannel) -> list[int]:
 
 def break_socket(channel: KernelChannel) -> None:
     """Break the TCP connection under the websocket, as a network failure would."""
-    channel._ws.sock.shutdown(socket.SHUT_RDWR)
+    channel._socket._ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 # ---------------------------------------------------------------------------------- outputs
@@ -277,7 +277,7 @@ def test_kernel_dying_while_idle_is_not_blamed_on_the_next_cell(fresh_kernel, ca
     ).raise_for_error()
     # Wait until the server's `restarting` status has reached the idle channel.
     deadline = time.monotonic() + 60
-    while channel._inbox.qsize() == 0:
+    while not channel._router._idle_events:
         assert time.monotonic() < deadline, "the server did not report the restart"
         time.sleep(0.05)
     with caplog.at_level("WARNING", logger="remote_magic"):
@@ -385,10 +385,10 @@ def test_kernel_shut_down_elsewhere_mid_cell_raises_not_found(jupyter_server):
 
 
 def test_a_long_silent_cell_is_not_taken_for_a_restart(proto_kernel, monkeypatch):
-    monkeypatch.setattr(channel_module, "_LIVENESS_INTERVAL", 0.3)  # check often while it sleeps
+    monkeypatch.setattr(exchange_module, "LIVENESS_INTERVAL", 0.3)  # check often while it sleeps
     result = proto_kernel.run("import time\ntime.sleep(2)\nprint('done')", timeout=60)
     assert result.text() == "done\n"
-    assert len(proto_kernel.channel._probes) >= 3  # the kernel was asked, and answered as itself
+    assert proto_kernel.channel.probes_answered >= 3  # the kernel was asked, and answered as itself
 
 
 def test_kernel_restarted_elsewhere_mid_cell_raises_kernel_died(jupyter_server, fresh_kernel):

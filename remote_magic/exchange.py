@@ -1,0 +1,167 @@
+"""The life of one request on a kernel channel: its messages, its deadline, Ctrl-C, and the
+checks that keep a silent or vanished kernel from holding it forever."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from . import protocol
+from .errors import ExecutionTimeout, ProtocolError
+from .protocol import Message
+from .router import Event, Pending
+
+if TYPE_CHECKING:
+    from .channel import KernelChannel
+
+#: Grace given to an interrupted request (Ctrl-C, timeout) to finish and drain its outputs.
+INTERRUPT_GRACE = 10.0
+#: While a request is pending and the kernel is silent this long, ask the server whether the
+#: kernel still exists (it keeps the websocket of a kernel shut down by someone else open) and
+#: ask the kernel which process answers (a restart by someone else may leave no trace on iopub).
+LIVENESS_INTERVAL = 5.0
+#: How long a kernel interrupted by someone else has to answer before it is taken for restarted.
+CONFIRM_TIMEOUT = 10.0
+
+
+class Exchange:
+    """Send ``pending.request`` and yield its messages until its reply (and ``idle``) arrived."""
+
+    def __init__(
+        self,
+        channel: KernelChannel,
+        pending: Pending,
+        timeout: float | None,
+        *,
+        wait_idle: bool,
+        on_keyboard_interrupt: Callable[[], None] | None = None,
+        on_timeout: Callable[[], None] | None = None,
+    ):
+        self.channel = channel
+        self.pending = pending
+        self.request = pending.request
+        self.timeout = timeout
+        self.wait_idle = wait_idle
+        # Each hook fires once; then the request gets a grace period to finish and drain.
+        self.hooks: dict[type, Callable[[], None] | None] = {
+            KeyboardInterrupt: on_keyboard_interrupt,
+            ExecutionTimeout: on_timeout,
+        }
+        self.fired: set[type] = set()
+        self.deadline: float | None = None
+        self.confirm_by: float | None = None  # an interrupt nobody here asked for: is it a restart?
+        self.process: str | None = None  # the kernel process running the request
+        self.malformed_before = channel.malformed_frames
+
+    def run(self) -> Iterator[Message]:
+        channel, msg_id = self.channel, self.request["msg_id"]
+        channel.send(self.request)
+        if self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
+        reply: Message | None = None
+        got_idle, confirmed = not self.wait_idle, False
+        while True:
+            if reply is not None and got_idle:
+                if self.confirm_by is None and self._interrupted_by_someone_else(reply):
+                    self.confirm_by = time.monotonic() + CONFIRM_TIMEOUT
+                    channel.attach_probe(self.pending)
+                elif self.confirm_by is None or confirmed:
+                    break
+            item = self._next()
+            if item is None:
+                continue
+            if isinstance(item, Event):
+                self._on_event(item)
+            if protocol.parent_msg_id(item) == msg_id:
+                self.process = self.process or item["header"].get("session")
+                if item["channel"] == self.request["channel"]:
+                    reply = item
+                elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
+                    got_idle = True
+                yield item
+            elif item["channel"] == "control":  # a probe's answer: which process is the kernel now
+                channel.probes_answered += 1
+                if self.process is not None and item["header"].get("session") not in (None, self.process):
+                    channel.kernel_gone("restarting")
+                confirmed = self.confirm_by is not None
+        if ExecutionTimeout in self.fired:
+            raise ExecutionTimeout(
+                f"The request ran past its {self.timeout:g}s timeout and kernel {channel.kernel_id} was "
+                "interrupted; its outputs were shown."
+            )
+
+    def _interrupted_by_someone_else(self, reply: Message) -> bool:
+        """The cell ended in a KeyboardInterrupt nobody here asked for: a restart or shutdown by
+        another client interrupts first, so look closer before calling it a plain interrupt."""
+        content = reply["content"]
+        return (
+            self.request["msg_type"] == "execute_request"
+            and content.get("status") == "error"
+            and content.get("ename") == "KeyboardInterrupt"
+            and not self.fired
+        )
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "gone":
+            self.channel.kernel_gone(event.detail["state"])
+        error = event.error or self.channel.link_error()
+        raise type(error)(*error.args)
+
+    def _next(self) -> Message | Event | None:
+        """The next item for this request; None after a quiet spell that checked on the kernel."""
+        try:
+            return self.pending.inbox.get(timeout=self._wait())
+        except queue.Empty:
+            self._on_silence()
+            return None
+        except (KeyboardInterrupt, ExecutionTimeout) as exc:
+            if not self._fire(KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else ExecutionTimeout):
+                raise
+            return None
+
+    def _wait(self) -> float:
+        now = time.monotonic()
+        wait = LIVENESS_INTERVAL
+        for limit in (self.deadline, self.confirm_by):
+            if limit is not None:
+                wait = min(wait, max(limit - now, 0.0))
+        return wait
+
+    def _fire(self, kind: type) -> bool:
+        """Run the hook of ``kind`` the first time; False when there is none left to run."""
+        if kind in self.fired or self.hooks[kind] is None:
+            return False
+        self.fired.add(kind)
+        self.hooks[kind]()
+        self.deadline = _grace_deadline(self.deadline)
+        return True
+
+    def _on_silence(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            if not self._fire(ExecutionTimeout):
+                raise ExecutionTimeout(
+                    f"Kernel {self.channel.kernel_id} did not finish in time; it may still be running "
+                    "(interrupt it, or raise the timeout)."
+                )
+            return
+        channel = self.channel
+        model = channel.kernel_model()  # raises NotFound when the kernel is gone
+        if self.confirm_by is not None and now >= self.confirm_by:
+            channel.kernel_gone("restarting")  # interrupted by someone else and silent since
+        if channel.malformed_frames > self.malformed_before and model and model.get("execution_state") == "idle":
+            raise ProtocolError(
+                f"Kernel {channel.kernel_id} is idle but this request never saw its end: a malformed message "
+                "from the server was probably it. Its outputs until then were shown; re-run it if they are incomplete."
+            )
+        channel.attach_probe(self.pending)
+
+
+def _grace_deadline(deadline: float | None) -> float:
+    """The deadline after an interrupt: a short grace period, never later than a pending deadline."""
+    grace = time.monotonic() + INTERRUPT_GRACE
+    if deadline is None or deadline <= time.monotonic():
+        return grace
+    return min(deadline, grace)

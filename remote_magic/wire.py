@@ -1,0 +1,180 @@
+"""The websocket of one kernel: the handshake, frames in and out, and a watch on the link.
+
+A :class:`KernelSocket` is one connection; it does not reconnect (the link does). After half of
+``ping_timeout`` without a frame a websocket ping goes out, and a link that has sent nothing at all
+for ``ping_timeout`` is declared dead (a frozen proxy or a suspended laptop close nothing, so only
+this notices them).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import Any
+
+import websocket
+
+from . import protocol, wslog
+from .errors import AuthenticationError, ConnectionLost, NotFound, ProtocolError
+from .protocol import Message
+from .rest import RestClient
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+_CONTROL_OPCODES = (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG)
+
+wslog.install()  # websocket-client's trace logs the handshake headers: keep the token out
+
+
+class HandshakeTimeout(ConnectionLost):
+    """The server accepted the connection but did not finish the websocket handshake in time
+    (it holds the handshake until the kernel answers, so a kernel still starting looks like this)."""
+
+
+class KernelSocket:
+    """One websocket connection to ``/api/kernels/{id}/channels``."""
+
+    def __init__(
+        self,
+        rest: RestClient,
+        kernel_id: str,
+        session_id: str,
+        *,
+        protocol_choice: str = "auto",
+        ping_timeout: float = 10.0,
+    ):
+        self._rest = rest
+        self.kernel_id = kernel_id
+        self.session_id = session_id
+        self.protocol_choice = protocol_choice
+        self.quiet = ping_timeout / 2  # silence before a ping, and a ping's time to be answered
+        self.v1 = False
+        self._ws: websocket.WebSocket | None = None
+        self._ping_sent: float | None = None  # when the unanswered ping went out
+
+    # ------------------------------------------------------------------ connecting
+
+    def connect(self, timeout: float) -> None:
+        """Open the websocket; raise AuthenticationError/NotFound (final), HandshakeTimeout or
+        ConnectionLost (worth retrying)."""
+        url = self._rest.url.websocket("kernels", self.kernel_id, "channels", query={"session_id": self.session_id})
+        subprotocols = None if self.protocol_choice == "legacy" else [protocol.V1_SUBPROTOCOL]
+        ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True, sslopt=self._sslopt())
+        try:
+            ws.connect(url, header=self._rest.auth.header_lines(), subprotocols=subprotocols, timeout=timeout)
+        except websocket.WebSocketBadStatusException as exc:
+            raise self._handshake_error(exc.status_code) from None
+        except (socket.timeout, websocket.WebSocketTimeoutException):
+            ws.abort()
+            raise HandshakeTimeout(
+                f"Kernel {self.kernel_id} on {self._rest.url} did not finish the websocket handshake in {timeout:g}s."
+            ) from None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ConnectionLost(
+                f"Cannot open the websocket of kernel {self.kernel_id} on {self._rest.url} "
+                f"({type(exc).__name__}); check the server is running."
+            ) from None
+        chosen = ws.getsubprotocol()
+        if self.protocol_choice == "v1" and chosen != protocol.V1_SUBPROTOCOL:
+            ws.close()
+            raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.")
+        self.v1 = chosen == protocol.V1_SUBPROTOCOL
+        ws.settimeout(self.quiet)
+        self._ping_sent = None
+        self._ws = ws
+
+    def _sslopt(self) -> dict[str, Any]:
+        verify = self._rest.verify
+        if verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        if isinstance(verify, str):
+            return {"ca_certs": verify}
+        return {}
+
+    def _handshake_error(self, status: int) -> Exception:
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{self._rest.url} refused the kernel websocket (HTTP {status}); check the token."
+            )
+        if status == 404:
+            return NotFound(f"Kernel {self.kernel_id} does not exist on {self._rest.url}; list kernels to pick one.")
+        return ConnectionLost(f"{self._rest.url} refused the kernel websocket (HTTP {status}).")
+
+    # ------------------------------------------------------------------ frames
+
+    def receive(self) -> Message | None:
+        """The next message; None after a control frame or a quiet spell that sent a ping.
+        Raises ProtocolError for a malformed frame (the connection stays usable) and
+        ConnectionLost when the connection closed, broke, or stopped answering pings."""
+        ws = self._ws
+        if ws is None:
+            raise ConnectionLost(f"The websocket of kernel {self.kernel_id} is not open.")
+        try:
+            if _QUICKACK is not None and ws.sock is not None:
+                ws.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            opcode, data = ws.recv_data(control_frame=True)
+        except (socket.timeout, websocket.WebSocketTimeoutException):
+            self._on_silence(ws)
+            return None
+        except (OSError, AttributeError, websocket.WebSocketException) as exc:
+            raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} ({type(exc).__name__}).") from None
+        self._ping_sent = None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise ConnectionLost(f"The server closed the websocket of kernel {self.kernel_id}.")
+        if opcode in _CONTROL_OPCODES:
+            return None
+        return self.decode(opcode, data)
+
+    def decode(self, opcode: int, data: bytes) -> Message:
+        """One data frame as a message; ProtocolError if it is not one."""
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError("a text frame is not valid UTF-8") from None
+            return protocol.decode_legacy(text)
+        return protocol.decode_v1(data) if self.v1 else protocol.decode_legacy(data)
+
+    def _on_silence(self, ws: websocket.WebSocket) -> None:
+        """No frame for a while: ping, or give up on a link that left a ping unanswered."""
+        now = time.monotonic()
+        if self._ping_sent is not None:
+            if now - self._ping_sent >= self.quiet:
+                ws.abort()
+                raise ConnectionLost(
+                    f"The link to {self._rest.url} stopped answering (nothing received for {2 * self.quiet:g}s)."
+                )
+            return
+        try:
+            ws.ping()
+        except (OSError, websocket.WebSocketException):
+            raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} (a ping could not be sent).") from None
+        self._ping_sent = now
+
+    def send(self, msg: Message) -> None:
+        """Send one message; ConnectionLost if the connection is down."""
+        ws = self._ws
+        payload = protocol.encode_v1(msg) if self.v1 else protocol.encode_legacy(msg)
+        opcode = websocket.ABNF.OPCODE_TEXT if isinstance(payload, str) else websocket.ABNF.OPCODE_BINARY
+        try:
+            if ws is None:
+                raise OSError("not open")
+            ws.send(payload, opcode)
+        except (OSError, websocket.WebSocketException):
+            raise ConnectionLost(f"Could not send to kernel {self.kernel_id}: the websocket is down.") from None
+
+    def close(self) -> None:
+        """Close politely if the peer answers, else drop the connection."""
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            ws.close(timeout=1)
+        except Exception:  # already broken: nothing left to close
+            ws.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once; a blocked :meth:`receive` returns ConnectionLost."""
+        ws = self._ws
+        if ws is not None:
+            ws.abort()
