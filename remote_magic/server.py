@@ -20,6 +20,10 @@ class Server:
 
     ``url`` may carry ``?token=``: it is taken and stripped at once. Without it the token comes from
     ``token``, else from the ``JUPYTER_TOKEN`` environment variable, else none is sent.
+
+    Kernel websockets: ``ping_timeout`` seconds of silence, although pinged, mean the link is dead
+    (a cell waiting on it fails with ConnectionLost within twice that); ``start_timeout`` is how long
+    to wait for a kernel that is still starting.
     """
 
     def __init__(
@@ -31,12 +35,16 @@ class Server:
         ca_bundle: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         protocol: str = "auto",
+        ping_timeout: float = 10.0,
+        start_timeout: float = 120.0,
     ):
         self.url: ServerURL
         self.url, url_token = parse_server_url(url)
         token = token or url_token or os.environ.get("JUPYTER_TOKEN") or None
         self._rest = RestClient(self.url, token, verify=verify, ca_bundle=ca_bundle, timeout=timeout)
         self.protocol = protocol
+        self.ping_timeout = ping_timeout
+        self.start_timeout = start_timeout
         self.kernelspecs = Kernelspecs(self._rest)
         self.kernels = Kernels(self._rest)
         self.sessions = Sessions(self._rest)
@@ -97,7 +105,13 @@ class Server:
         with self._channels_lock:
             channel = self._channels.get(kernel_id)
             if channel is None or channel.is_closed:
-                channel = KernelChannel(self._rest, kernel_id, protocol_choice=self.protocol)
+                channel = KernelChannel(
+                    self._rest,
+                    kernel_id,
+                    protocol_choice=self.protocol,
+                    ping_timeout=self.ping_timeout,
+                    start_timeout=self.start_timeout,
+                )
                 self._channels[kernel_id] = channel
             return channel
 
