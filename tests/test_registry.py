@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from remote_magic import ConnectionNotFound, Registry, Server, UsageError
@@ -135,3 +137,24 @@ def test_a_registry_on_its_own_is_independent(jupyter_server):
         assert "private" not in remote_magic.registry
     finally:
         mine.clear()
+
+
+def test_stop_unreachable_keeps_only_kernels_a_later_process_can_find(registry, jupyter_server, server):
+    """What exit stops: kernels in no session or in this process's pid-named session; not a kernel at
+    a chosen path, nor one it only attached to."""
+    theirs = server.start_kernel()
+    try:
+        conn = registry.connect(jupyter_server.url, token=jupyter_server.token, name="exit")
+        assert f"-ipython-{os.getpid()}-" in conn.session_path  # no notebook here
+        own = conn.default_kernel().id
+        kept = conn.start_session(f"work/kept-{os.getpid()}.ipynb", make_default=False).id
+        loose = conn.start_kernel(make_default=False).id
+        conn.attach(theirs.id)
+        assert conn.attached == {theirs.id} and conn.started == {own, kept, loose}
+
+        assert conn.stop_unreachable() == sorted([own, loose])
+
+        assert kernel_ids(jupyter_server) & {own, kept, loose, theirs.id} == {kept, theirs.id}
+        assert conn.started == {kept}
+    finally:
+        theirs.shutdown()
