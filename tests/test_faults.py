@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from remote_magic import ConnectionLost, Server
+from netfaults import TcpForwarder, WebSocketRelay
+
+from remote_magic import ConnectionLost, NotFound, ProtocolError, Server, exchange
 from remote_magic.launch import LaunchedServer
 
 SLOW_START = 6.0  # seconds a kernel of the "slow" kernelspec takes before it answers
@@ -109,3 +111,113 @@ def test_late_output_of_an_abandoned_cell_is_marked_late_and_does_not_fail_the_n
     assert [m["content"]["status"] for m in own if m["channel"] == "shell"] == ["ok"]
     result = kernel.run("print('and after')", timeout=60)
     assert result.ok and result.text() == "and after\n"  # nothing of the abandoned cell any more
+
+
+# ---------------------------------------------------------------------------------- the link
+
+
+@pytest.fixture(params=["legacy", "v1"])
+def wire_protocol(request):
+    return request.param
+
+
+def _kernel_through(url: str, token: str, protocol: str, **options):
+    server = Server(url, token, protocol=protocol, **options)
+    kernel = server.start_kernel()
+    kernel.run("pass", timeout=60)
+    return server, kernel
+
+
+def _stop(jupyter_server, server, kernel) -> None:
+    server.close()
+    try:
+        Server(jupyter_server.url, jupyter_server.token).kernels.shutdown(kernel.id)
+    except NotFound:
+        pass
+
+
+def test_a_frozen_link_ends_the_cell_with_connection_lost_and_the_next_cell_reconnects(jupyter_server):
+    ping_timeout = 2.0
+    with TcpForwarder.to_url(jupyter_server.url) as link:
+        server, kernel = _kernel_through(link.url_for(jupyter_server.url), jupyter_server.token, "v1", ping_timeout=ping_timeout)
+        try:
+            frozen_at = None
+            with pytest.raises(ConnectionLost) as info:
+                for msg in kernel.execute("print('working', flush=True)\nimport time\ntime.sleep(20)", timeout=120):
+                    if msg["msg_type"] == "stream":
+                        link.freeze()  # a suspended laptop or a dead VPN: nothing is closed
+                        frozen_at = time.monotonic()
+            waited = time.monotonic() - frozen_at
+            assert "\n" not in str(info.value) and "outputs until then were shown" in str(info.value)
+            assert waited < 2 * ping_timeout + 2  # the stated bound (plus scheduling slack), not the 20s cell
+            link.thaw()
+            assert kernel.run("print('back')", timeout=60).text() == "back\n"
+        finally:
+            _stop(jupyter_server, server, kernel)
+
+
+def test_output_lost_when_the_connection_is_cut_is_announced_in_the_cell(jupyter_server):
+    lines = 10_000
+    code = (
+        "import sys, time\n"
+        f"for i in range({lines}):\n"
+        "    print(f'line {i}')\n"
+        "    if i % 50 == 0:\n"
+        "        sys.stdout.flush()\n"
+        "        time.sleep(0.005)\n"
+    )
+    with TcpForwarder.to_url(jupyter_server.url, delay=0.05) as link:  # 50 ms each way
+        server, kernel = _kernel_through(link.url_for(jupyter_server.url), jupyter_server.token, "v1")
+        try:
+            chunks, notices, cut = [], [], False
+            for msg in kernel.execute(code, timeout=120):
+                if msg["msg_type"] != "stream":
+                    continue
+                if msg["content"]["name"] == "stderr":
+                    notices.append((len(chunks), msg["content"]["text"]))
+                    continue
+                chunks.append(msg["content"]["text"])
+                if sum(map(len, chunks)) > 30_000 and not cut:
+                    link.cut()  # what was on its way through the link is gone
+                    cut = True
+            assert kernel.channel.reconnects == 1
+            assert len(notices) == 1 and "lost while the connection was down" in notices[0][1]
+            # A stream message may end mid-line, so only whole lines on each side of the notice count.
+            before = "".join(chunks[: notices[0][0]]).split("\n")[:-1]
+            after = "".join(chunks[notices[0][0] :]).split("\n")[1:-1]
+            numbers = [int(line.split()[1]) for line in before + after]
+            assert numbers == sorted(set(numbers)) and numbers[-1] == lines - 1  # in order, none twice, to the end
+            assert int(after[0].split()[1]) - int(before[-1].split()[1]) > 3  # a real gap, where the notice is
+        finally:
+            _stop(jupyter_server, server, kernel)
+
+
+def test_a_malformed_frame_is_announced_and_the_kernel_stays_usable(jupyter_server, wire_protocol):
+    kind = "v1-offsets" if wire_protocol == "v1" else "legacy-json"
+    with WebSocketRelay(jupyter_server.url) as relay:
+        server, kernel = _kernel_through(relay.url, jupyter_server.token, wire_protocol)
+        try:
+            relay.corrupt_next(kind, when=lambda frame: b'"stream"' in frame and b"first" in frame)
+            result = kernel.run("print('first', flush=True)\nimport time\ntime.sleep(0.2)\nprint('second')", timeout=60)
+            stderr = result.text("stderr")
+            assert result.text() == "second\n" and result.ok
+            assert stderr.startswith("remote_magic: dropped a malformed message from the server") and stderr.count("\n") == 1
+            assert kernel.channel.malformed_frames == 1
+            assert kernel.run("print('next')", timeout=60).text() == "next\n"  # the reader lives on
+        finally:
+            _stop(jupyter_server, server, kernel)
+
+
+def test_a_malformed_end_of_request_ends_the_cell_with_protocol_error(jupyter_server, wire_protocol, monkeypatch):
+    monkeypatch.setattr(exchange, "LIVENESS_INTERVAL", 0.5)
+    kind = "v1-json" if wire_protocol == "v1" else "legacy-json"
+    with WebSocketRelay(jupyter_server.url) as relay:
+        server, kernel = _kernel_through(relay.url, jupyter_server.token, wire_protocol)
+        try:
+            relay.corrupt_next(kind, when=lambda frame: b"execute_reply" in frame)
+            with pytest.raises(ProtocolError) as info:
+                kernel.run("print('shown')", timeout=60)
+            assert "\n" not in str(info.value) and "malformed" in str(info.value)
+            assert kernel.run("print('next')", timeout=60).text() == "next\n"
+        finally:
+            _stop(jupyter_server, server, kernel)
