@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.utils.capture import capture_output
 
 import remote_magic
 from remote_magic.sanitize import HeldBack, notice, safe_bundle, sanitize_css, sanitize_html
@@ -116,41 +116,43 @@ ACTIVE_CELL = (
 
 
 @pytest.fixture
-def published(remote_shell):
-    """What the shell publishes, and the magic's safe_outputs put back afterwards."""
-    original = remote_shell.display_pub
-    remote_shell.display_pub = CapturingDisplayPublisher()
-    yield remote_shell.display_pub.outputs
-    remote_shell.display_pub = original
+def run_active_cell(remote_shell):
+    """Run ACTIVE_CELL; return (the cell's result, what was published, stdout, stderr)."""
+
+    def run():
+        with capture_output() as captured:
+            result = remote_shell.run_cell(ACTIVE_CELL)
+        assert result.success, result.error_in_exec
+        return result, [output.data for output in captured.outputs], captured.stdout, captured.stderr
+
+    yield run
     remote_shell.run_line_magic("config", "RemoteMagic.safe_outputs = False")
 
 
-def test_safe_outputs_show_only_inert_output_and_say_what_they_held(remote_shell, published, capsys):
+def test_safe_outputs_show_only_inert_output_and_say_what_they_held(remote_shell, run_active_cell):
     remote_shell.run_line_magic("config", "RemoteMagic.safe_outputs = True")
-    result = remote_shell.run_cell(ACTIVE_CELL)
-    assert result.success and result.result.data["text/html"] == "<i>result</i>"
+    result, published, out, err = run_active_cell()
+    assert result.result.data["text/html"] == "<i>result</i>"
     shown = repr(published)
     assert "<b>visible</b>" in shown
     assert "pwned" not in shown and "onerror" not in shown and "application/javascript" not in shown
-    captured = capsys.readouterr()
-    assert "plain text" in captured.out
-    notices = [line for line in captured.err.splitlines() if "safe outputs held back" in line]
+    assert "plain text" in out
+    notices = [line for line in err.splitlines() if "safe outputs held back" in line]
     assert notices == [
         "remote_magic: safe outputs held back 1 JavaScript output, 2 scripts and 1 event handler (RemoteMagic.safe_outputs)"
     ]
 
 
-def test_a_connection_can_ask_for_safe_outputs(remote_shell, published, capsys):
+def test_a_connection_can_ask_for_safe_outputs(run_active_cell):
     remote_magic.registry.current.safe_outputs = True  # what `connect --safe-outputs` sets
-    assert remote_shell.run_cell(ACTIVE_CELL).success
-    assert "pwned" not in repr(published)
-    assert "safe outputs held back" in capsys.readouterr().err
+    result, published, _, err = run_active_cell()
+    assert "pwned" not in repr(published) + repr(result.result.data)
+    assert "safe outputs held back" in err
 
 
-def test_without_safe_outputs_everything_arrives_unchanged(remote_shell, published, capsys):
-    result = remote_shell.run_cell(ACTIVE_CELL)
-    assert result.success and "window.pwned = 3" in result.result.data["text/html"]
-    html, javascript = published
-    assert html["data"]["text/html"] == '<b>visible</b><script>window.pwned = 1</script><img src=x onerror="pwn()">'
-    assert javascript["data"]["application/javascript"] == "window.pwned = 2"
-    assert "held back" not in capsys.readouterr().err
+def test_without_safe_outputs_everything_arrives_unchanged(run_active_cell):
+    result, (html, javascript), _, err = run_active_cell()
+    assert "window.pwned = 3" in result.result.data["text/html"]
+    assert html["text/html"] == '<b>visible</b><script>window.pwned = 1</script><img src=x onerror="pwn()">'
+    assert javascript["application/javascript"] == "window.pwned = 2"
+    assert "held back" not in err
