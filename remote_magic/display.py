@@ -49,11 +49,31 @@ class LiveDisplay:
         self.error: dict[str, Any] | None = None
         self.held_back: sanitize.HeldBack | None = sanitize.HeldBack() if safe_outputs else None
         self._last_stream = sys.stdout
+        self._late_header_shown = False
 
     def __call__(self, msg: Message) -> None:
+        if msg.get("late"):
+            self._on_late(msg)
+            return
         handler = getattr(self, "_on_" + msg["msg_type"], None)
         if handler is not None:
             handler(msg["content"])
+
+    def _on_late(self, msg: Message) -> None:
+        """Output of an earlier cell that arrived after it ended: shown under a one-line header,
+        never as this cell's result or error, and never clearing this cell."""
+        msg_type, content = msg["msg_type"], msg["content"]
+        if not self._late_header_shown:
+            self._late_header_shown = True
+            self._on_stream({"name": "stderr", "text": "remote_magic: output of an earlier cell, arrived after it ended:\n"})
+        if msg_type == "stream":
+            self._on_stream(content)
+        elif msg_type in ("display_data", "execute_result"):
+            self._publish(content)
+        elif msg_type == "update_display_data":
+            self._publish(content, update=True)
+        elif msg_type == "error":
+            self._on_stream({"name": "stderr", "text": _traceback_text(content) + "\n"})
 
     def _on_stream(self, content: dict[str, Any]) -> None:
         stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
@@ -107,4 +127,8 @@ class LiveDisplay:
         """Write the remote traceback (for when remote errors do not fail the local cell)."""
         if self.error is not None:
             self.flush()
-            print("\n".join(self.error.get("traceback") or [f"{self.error.get('ename')}: {self.error.get('evalue')}"]), file=sys.stderr)
+            print(_traceback_text(self.error), file=sys.stderr)
+
+
+def _traceback_text(content: dict[str, Any]) -> str:
+    return "\n".join(content.get("traceback") or [f"{content.get('ename')}: {content.get('evalue')}"])

@@ -14,7 +14,7 @@ Output = dict[str, Any]
 
 class OutputList:
     """Applies iopub messages in order: streams merge, ``clear_output`` (also ``wait=True``) and
-    ``update_display_data`` act on earlier outputs."""
+    ``update_display_data`` act on earlier outputs. Late output of earlier requests is left out."""
 
     def __init__(self) -> None:
         self.outputs: list[Output] = []
@@ -22,6 +22,8 @@ class OutputList:
         self._by_display_id: dict[str, list[int]] = {}
 
     def add(self, msg: Message) -> None:
+        if msg.get("late"):
+            return  # output of an earlier request, not of this one
         msg_type = msg["msg_type"]
         if msg_type == "clear_output":
             if msg["content"].get("wait"):

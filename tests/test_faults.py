@@ -102,13 +102,12 @@ def test_late_output_of_an_abandoned_cell_is_marked_late_and_does_not_fail_the_n
     presser.join()
     assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["working\n"]
     time.sleep(2.5)  # the clean-up output and the remote KeyboardInterrupt arrive meanwhile
-    messages = list(kernel.execute("print('next')", timeout=60))
+    messages = []
+    result = kernel.run("print('next')", timeout=60, on_message=messages.append)
     late = [m for m in messages if m.get("late")]
-    own = [m for m in messages if not m.get("late")]
-    assert [m["msg_type"] for m in late] == ["stream", "error"]
+    assert [m["msg_type"] for m in late] == ["stream", "error"]  # seen, marked as not this request's
     assert late[0]["content"]["text"] == "cleaned up\n" and late[1]["content"]["ename"] == "KeyboardInterrupt"
-    assert [m["content"]["text"] for m in own if m["msg_type"] == "stream"] == ["next\n"]
-    assert [m["content"]["status"] for m in own if m["channel"] == "shell"] == ["ok"]
+    assert result.ok and result.outputs == [{"output_type": "stream", "name": "stdout", "text": "next\n"}]
     result = kernel.run("print('and after')", timeout=60)
     assert result.ok and result.text() == "and after\n"  # nothing of the abandoned cell any more
 
@@ -221,3 +220,35 @@ def test_a_malformed_end_of_request_ends_the_cell_with_protocol_error(jupyter_se
             assert kernel.run("print('next')", timeout=60).text() == "next\n"
         finally:
             _stop(jupyter_server, server, kernel)
+
+
+# ---------------------------------------------------------------------------------- in the shell
+
+
+def test_after_a_double_ctrl_c_the_next_cell_shows_the_late_output_and_succeeds(remote_shell, capsys):
+    remote_shell.run_cell("%%remote\npass").raise_error()
+    presser = _ctrl_c_after(1.0, 0.5)  # the second press abandons the cell during its clean-up
+    abandoned = remote_shell.run_cell("%%remote\n" + CLEANS_UP_SLOWLY)
+    presser.join()
+    assert isinstance(abandoned.error_in_exec, KeyboardInterrupt)
+    time.sleep(2.5)  # the clean-up output and the remote KeyboardInterrupt arrive meanwhile
+    capsys.readouterr()
+    following = remote_shell.run_cell("%%remote\nprint('next')\n21 * 2")
+    shown = capsys.readouterr()
+    assert following.success and following.result.data == {"text/plain": "42"}
+    assert "output of an earlier cell" in shown.err and "cleaned up" in shown.out and "KeyboardInterrupt" in shown.err
+    assert shown.out.index("cleaned up") < shown.out.index("next")
+    assert remote_shell.run_cell("%%remote\nprint('and after')").success
+
+
+def test_background_thread_output_after_a_cell_ends_is_shown_in_the_next_cell(remote_shell, capsys):
+    remote_shell.run_cell(
+        "%%remote\nimport threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.5), print('from the thread', flush=True))).start()"
+    ).raise_error()
+    time.sleep(1.5)
+    capsys.readouterr()
+    remote_shell.run_cell("%%remote\nprint('next')").raise_error()
+    shown = capsys.readouterr()
+    assert "from the thread\n" in shown.out and "next\n" in shown.out  # not lost
+    assert shown.out.index("from the thread") < shown.out.index("next")
