@@ -48,6 +48,11 @@ class RemoteMagic(Magics):
     protocol = CaselessStrEnum(
         ["auto", "v1", "legacy"], "auto", help="Kernel websocket protocol for new connections."
     ).tag(config=True)
+    ping_timeout = Float(
+        10.0,
+        help="Seconds a kernel websocket may stay silent, although pinged, before the link is taken for dead "
+        "(a cell waiting on it then fails with ConnectionLost); for new connections.",
+    ).tag(config=True)
     safe_outputs = Bool(
         False,
         help="Show only inert remote output (text, images, HTML without scripts, handlers or remote "
@@ -83,7 +88,7 @@ class RemoteMagic(Magics):
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
         timeout = options.timeout if options.timeout is not None else self.timeout
-        display = LiveDisplay(safe_outputs=self.safe_outputs or bool(getattr(connection, "safe_outputs", False)))
+        display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs)
         try:
             kernel.stream(
                 code,

@@ -27,12 +27,19 @@ class Connection:
     """
 
     def __init__(
-        self, name: str, server: Server, *, kernel_name: str | None = None, token_env: str | None = None
+        self,
+        name: str,
+        server: Server,
+        *,
+        kernel_name: str | None = None,
+        token_env: str | None = None,
+        safe_outputs: bool = False,
     ):
         self.name = name
         self.server = server
         self.kernel_name = kernel_name
         self.token_env = token_env  # the name of the variable the token came from (never the token)
+        self.safe_outputs = safe_outputs  # show only inert output of its kernels (see remote_magic.sanitize)
         self.kernel: RemoteKernel | None = None
         self.session_id: str | None = None  # the session the default kernel was taken from
         self.started: set[str] = set()  # ids of kernels this connection started itself
@@ -286,6 +293,7 @@ class Registry:
         token: str | None = None,
         token_env: str | None = None,
         kernel_name: str | None = None,
+        safe_outputs: bool = False,
         **server_options: Any,
     ) -> Connection:
         """Check the server answers with this token, register it as ``name`` and make it current.
@@ -301,7 +309,13 @@ class Registry:
             server.close()
             raise
         connection = self.add(
-            Connection(name or self._free_name(server), server, kernel_name=kernel_name, token_env=token_env)
+            Connection(
+                name or self._free_name(server),
+                server,
+                kernel_name=kernel_name,
+                token_env=token_env,
+                safe_outputs=safe_outputs,
+            )
         )
         connection.reattach()  # after add(): a replaced connection has released its session path
         return connection

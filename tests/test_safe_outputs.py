@@ -143,8 +143,11 @@ def test_safe_outputs_show_only_inert_output_and_say_what_they_held(remote_shell
     ]
 
 
-def test_a_connection_can_ask_for_safe_outputs(run_active_cell):
-    remote_magic.registry.current.safe_outputs = True  # what `connect --safe-outputs` sets
+def test_a_connection_can_ask_for_safe_outputs(remote_shell, jupyter_server, run_active_cell):
+    remote_shell.run_line_magic(
+        "remote", f"connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name test --safe-outputs"
+    )
+    assert remote_magic.registry.current.safe_outputs
     result, published, _, err = run_active_cell()
     assert "pwned" not in repr(published) + repr(result.result.data)
     assert "safe outputs held back" in err

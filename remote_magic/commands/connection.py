@@ -41,13 +41,16 @@ cell's source, so avoid that form in notebooks you share."""
     arg("--insecure", action="store_true", help="do not verify TLS certificates (trusted networks only)"),
     arg("--ca-bundle", metavar="PATH", help="CA bundle to verify the server's TLS certificate"),
     arg("--protocol", choices=["auto", "v1", "legacy"], help="kernel websocket protocol (default: auto)"),
+    arg(
+        "--safe-outputs",
+        action="store_true",
+        help="show only inert output of this server's kernels: no JavaScript, no scripts in HTML (see RemoteMagic.safe_outputs)",
+    ),
     epilog=_CONNECT_EPILOG,
 )
 def connect(context: Context, options: argparse.Namespace) -> None:
     url = options.url or os.environ.get("JUPYTER_SERVER_URL") or _only_local_server(context)
-    _, url_token = parse_server_url(url)
-    if url_token:
-        _scrub_history(context.magic.shell, url_token)
+    _, url_token = parse_server_url(url)  # %remote has masked it in the history already
     token = getpass.getpass("Token: ") if options.ask_token else None
     if not (token or url_token or options.token_env):
         local = find_running(url)
@@ -61,6 +64,8 @@ def connect(context: Context, options: argparse.Namespace) -> None:
         verify=not options.insecure,
         ca_bundle=options.ca_bundle,
         protocol=options.protocol or context.magic.protocol,
+        safe_outputs=options.safe_outputs,
+        ping_timeout=context.magic.ping_timeout,
     )
     print(describe(connection))
     if url_token:
@@ -118,31 +123,6 @@ def describe(connection: Any) -> str:
         f"Connected {connection.name!r}: {server.url} (Jupyter server {server.version()}, user {user}, "
         f"{kernels} kernel{'s' if kernels != 1 else ''} running{reattached})"
     )
-
-
-def _scrub_history(shell: Any, token: str) -> None:
-    """Mask a token typed into the input line in IPython's in-memory and pending history."""
-    history = getattr(shell, "history_manager", None)
-    if history is None:
-        return
-    masked = "<token hidden>"
-    for lines in (history.input_hist_parsed, history.input_hist_raw):
-        for index, text in enumerate(lines):
-            if token in text:
-                lines[index] = text.replace(token, masked)
-    with history.db_input_cache_lock:
-        history.db_input_cache[:] = [
-            tuple(part.replace(token, masked) if isinstance(part, str) else part for part in entry)
-            for entry in history.db_input_cache
-        ]
-    database = getattr(history, "db", None)
-    if hasattr(database, "execute"):  # entries already saved to the history file
-        with database:
-            database.execute(
-                "UPDATE history SET source = replace(source, ?1, ?2), source_raw = replace(source_raw, ?1, ?2) "
-                "WHERE session = ?3",
-                (token, masked, history.session_number),
-            )
 
 
 @command("connections", "List the registered connections (the current one is marked).")
