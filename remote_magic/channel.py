@@ -191,10 +191,14 @@ class KernelChannel(KernelLink):
             raise self._closed_error() from None
         if state == "restarting":
             self._restarted = True
+            raise KernelDied(
+                f"Kernel {self.kernel_id} was restarted during the request; its state is lost (outputs until "
+                "then were shown): re-run the cells that set up state."
+            )
         raise KernelDied(
-            f"Kernel {self.kernel_id} "
-            f"{'was restarted during the request' if state == 'restarting' else 'died during the request'}; "
-            "its state is lost (outputs until then were shown): re-run the cells that set up state."
+            f"Kernel {self.kernel_id} died during the request and the server did not restart it (outputs until "
+            "then were shown); start or attach another kernel (%remote start, %remote attach) and re-run the "
+            "cells that set up state."
         )
 
     def link_error(self) -> Exception:

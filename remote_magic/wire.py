@@ -98,6 +98,11 @@ class KernelSocket:
             )
         if status == 404:
             return NotFound(f"Kernel {self.kernel_id} does not exist on {self._rest.url}; list kernels to pick one.")
+        if status in (502, 503, 504):
+            return ConnectionLost(
+                f"{self._rest.url} refused the kernel websocket (HTTP {status}): a proxy in front of it could not "
+                "reach the server; check the server behind the proxy is running, then retry."
+            )
         return ConnectionLost(f"{self._rest.url} refused the kernel websocket (HTTP {status}).")
 
     # ------------------------------------------------------------------ frames

@@ -299,3 +299,16 @@ def test_a_url_token_is_never_echoed_by_a_failed_connect(reg, shell, http_server
     shown = capsys.readouterr()
     assert type(error).__name__ + ": " in shown.out + shown.err  # the error was shown ...
     assert secret not in shown.out + shown.err  # ... without the token
+
+
+def test_a_proxy_refusing_the_kernel_websocket_says_the_server_behind_it_is_down(http_server):
+    from remote_magic.channel import KernelChannel
+    from remote_magic.rest import RestClient
+    from remote_magic.urls import parse_server_url
+
+    url, _ = parse_server_url(http_server(_ProxyDown))
+    channel = KernelChannel(RestClient(url, "t"), "00000000-0000-4000-8000-000000000000")
+    with pytest.raises(ConnectionLost) as info:
+        channel.open()
+    message = one_line(info.value)
+    assert "HTTP 502" in message and "server behind the proxy" in message and "<html" not in message

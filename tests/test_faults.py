@@ -252,3 +252,16 @@ def test_background_thread_output_after_a_cell_ends_is_shown_in_the_next_cell(re
     shown = capsys.readouterr()
     assert "from the thread\n" in shown.out and "next\n" in shown.out  # not lost
     assert shown.out.index("from the thread") < shown.out.index("next")
+
+
+def test_the_ping_timeout_setting_reaches_the_kernel_websocket(shell, jupyter_server, monkeypatch):
+    import remote_magic
+
+    monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
+    shell.run_line_magic("config", "RemoteMagic.ping_timeout = 3.0")
+    try:
+        shell.run_line_magic("remote", f"connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name pinged")
+        kernel = remote_magic.registry.current.default_kernel()
+        assert kernel.channel.ping_timeout == 3.0
+    finally:
+        shell.run_line_magic("config", "RemoteMagic.ping_timeout = 10.0")
