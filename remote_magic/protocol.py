@@ -213,6 +213,9 @@ def _message(
         raise ProtocolError("a message header's msg_id is not a string")
     if not type(parent) is type(metadata) is type(content) is dict:
         parent, metadata, content = (_object(v, k) for k, v in zip(_JSON_PARTS[1:], (parent, metadata, content)))
+    fields = _CONTENT_FIELDS.get(msg_type)
+    if fields is not None:
+        _check_content(msg_type, content, fields)
     return {
         "header": header,
         "parent_header": parent,
@@ -223,6 +226,28 @@ def _message(
         "msg_id": msg_id,
         "msg_type": msg_type,
     }
+
+
+#: The content fields the package reads from the messages it shows: (name, type, required).
+_DISPLAY = (("data", dict, True), ("metadata", dict, False), ("transient", dict, False))
+_CONTENT_FIELDS: dict[str, tuple[tuple[str, type, bool], ...]] = {
+    "stream": (("name", str, True), ("text", str, True)),
+    "display_data": _DISPLAY,
+    "update_display_data": _DISPLAY,
+    "execute_result": _DISPLAY,
+    "error": (("ename", str, False), ("evalue", str, False), ("traceback", list, False)),
+    "status": (("execution_state", str, True),),
+}
+
+
+def _check_content(msg_type: str, content: dict, fields: tuple[tuple[str, type, bool], ...]) -> None:
+    for name, kind, required in fields:
+        value = content.get(name)
+        if value is None:
+            if required:
+                raise ProtocolError(f"a {msg_type} message has no {name}")
+        elif type(value) is not kind:
+            raise ProtocolError(f"a {msg_type} message's {name} is not a {kind.__name__}")
 
 
 def _object(value: Any, key: str) -> dict:

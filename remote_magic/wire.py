@@ -16,7 +16,7 @@ from typing import Any
 import websocket
 
 from . import protocol, wslog
-from .errors import AuthenticationError, ConnectionLost, NotFound, ProtocolError
+from .errors import AuthenticationError, ConnectionLost, NotFound
 from .protocol import Message
 from .rest import RestClient
 
@@ -128,17 +128,7 @@ class KernelSocket:
             raise ConnectionLost(f"The server closed the websocket of kernel {self.kernel_id}.")
         if opcode in _CONTROL_OPCODES:
             return None
-        return self.decode(opcode, data)
-
-    def decode(self, opcode: int, data: bytes) -> Message:
-        """One data frame as a message; ProtocolError if it is not one."""
-        if opcode == websocket.ABNF.OPCODE_TEXT:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProtocolError("a text frame is not valid UTF-8") from None
-            return protocol.decode_legacy(text)
-        return protocol.decode_v1(data) if self.v1 else protocol.decode_legacy(data)
+        return protocol.decode_frame(data, text=opcode == websocket.ABNF.OPCODE_TEXT, v1=self.v1)
 
     def _on_silence(self, ws: websocket.WebSocket) -> None:
         """No frame for a while: ping, or give up on a link that left a ping unanswered."""
