@@ -6,6 +6,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -16,6 +17,7 @@ os.environ.pop("JUPYTER_TOKEN", None)
 os.environ.pop("JUPYTER_SERVER_URL", None)
 
 from remote_magic import Registry, Server  # noqa: E402
+from remote_magic.errors import NotFound  # noqa: E402
 from remote_magic.launch import LaunchedServer  # noqa: E402
 
 
@@ -45,6 +47,15 @@ def kernel(server):
         remote.shutdown()
     except Exception:
         pass  # the test stopped it already
+
+
+@pytest.fixture
+def remote_dir(server, jupyter_server):
+    """A fresh directory on the session's server for one test (its path)."""
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    server.contents.mkdir(name)
+    yield name
+    server.contents.delete(name, recursive=True)
 
 
 @pytest.fixture
@@ -109,8 +120,9 @@ def make_busy():
 def shell():
     """An InteractiveShell with the extension loaded, not connected; every connection of the
     extension's registry is removed afterwards."""
-    import remote_magic
     from IPython.core.interactiveshell import InteractiveShell
+
+    import remote_magic
 
     ipython = InteractiveShell.instance()
     ipython.run_line_magic("load_ext", "remote_magic")
@@ -130,8 +142,6 @@ def remote_shell(shell, jupyter_server, monkeypatch):
 def colleague(server):
     """``colleague(path, kernel_name=... | kernel_id=...)``: a session someone else opened on the
     session's server (as JupyterLab would); deleted afterwards with its kernel."""
-    from remote_magic.errors import NotFound
-
     made = []
 
     def open_session(path, **options):
@@ -145,3 +155,31 @@ def colleague(server):
             server.sessions.delete(session_id)
         except NotFound:
             pass  # already gone with its kernel
+
+
+# ---------------------------------------------------------------------------------- kernels per wire protocol
+
+PROTOCOLS = ["legacy", "v1"]
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def proto_kernel(request, jupyter_server):
+    """One kernel per wire protocol, shared by the tests that keep it usable."""
+    server = Server(jupyter_server.url, jupyter_server.token, protocol=request.param)
+    kernel = server.start_kernel()
+    yield kernel
+    kernel.shutdown()
+    server.close()
+
+
+@pytest.fixture(params=PROTOCOLS)
+def fresh_kernel(request, jupyter_server):
+    """A kernel of its own (for tests that interrupt, restart or kill it), per wire protocol."""
+    server = Server(jupyter_server.url, jupyter_server.token, protocol=request.param)
+    kernel = server.start_kernel()
+    yield kernel
+    try:
+        kernel.shutdown()
+    except NotFound:
+        pass
+    server.close()

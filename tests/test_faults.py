@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-
-from netfaults import TcpForwarder, WebSocketRelay
+from netfaults import TcpForwarder
+from wsrelay import WebSocketRelay
 
 from remote_magic import ConnectionLost, NotFound, ProtocolError, Server, exchange
 from remote_magic.launch import LaunchedServer

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from remote_magic.errors import AlreadyExists, NotFound, UsageError
 from remote_magic.launch import LaunchedServer
 from remote_magic.server import Server
 from remote_magic.tables import Table
-
-
-@pytest.fixture
-def remote_dir(server, jupyter_server):
-    """A fresh directory on the session's server for one test (its path, and its local twin)."""
-    name = f"files-{uuid.uuid4().hex[:8]}"
-    server.contents.mkdir(name)
-    yield name
-    server.contents.delete(name, recursive=True)
 
 
 def on_disk(jupyter_server, path: str) -> Path:

@@ -7,7 +7,8 @@ from contextlib import closing
 
 import pytest
 import websocket
-from netfaults import CORRUPTIONS, TcpForwarder, WebSocketRelay
+from netfaults import TcpForwarder
+from wsrelay import CORRUPTIONS, WebSocketRelay
 
 from remote_magic import Server, protocol
 from remote_magic.errors import ProtocolError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_files import remote, remote_dir  # noqa: F401 (remote_dir is a fixture)
+from test_files import remote
 
 from remote_magic.tables import Table, human_size, short_time
 

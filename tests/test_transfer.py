@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from test_files import names, on_disk, remote, remote_dir  # noqa: F401 (remote_dir is a fixture)
+from test_files import names, on_disk, remote
 
 from remote_magic.errors import AlreadyExists, NotFound, UsageError
 from remote_magic.launch import LaunchedServer
@@ -312,7 +312,7 @@ def press_ctrl_c() -> None:
 def test_ctrl_c_while_a_chunk_travels_waits_for_it_and_then_removes_the_part_file(proxy, remote_dir, jupyter_server, tmp_path, wait_until, capsys):
     local = tmp_path / "big.bin"
     local.write_bytes(os.urandom(3000))
-    sent_on = hold_chunk(proxy, 2, press_ctrl_c)
+    hold_chunk(proxy, 2, press_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         proxy.client.contents.upload(local, f"{remote_dir}/", chunk_size=1000)
     assert "Finishing the request on its way" in capsys.readouterr().err
