@@ -171,9 +171,12 @@ class KernelChannel(KernelLink):
 
     def kernel_model(self) -> dict[str, Any] | None:
         """The server's model of the kernel, None if it cannot tell; raises NotFound (and closes)
-        if the server no longer has the kernel."""
+        if the server no longer has the kernel. Asked only while the link is up, and briefly, so
+        that a request never waits on it longer than on the link itself."""
+        if not self.is_open:
+            return None  # the link is down: the reader reports it
         try:
-            return self._rest.request("GET", "kernels", self.kernel_id, timeout=min(10.0, self.ping_timeout))
+            return self._rest.request("GET", "kernels", self.kernel_id, timeout=max(1.0, self.ping_timeout / 4))
         except NotFound:
             self.kernel_gone("shutdown")
         except RemoteMagicError:
