@@ -72,7 +72,24 @@ def execute_notebook(
             client.execute(**({"stdout": log, "stderr": log} if kernel_log else {}))
         except CellExecutionError as exc:
             raise NotebookFailed(f"{notebook_path.name}: {exc.ename}: {exc.evalue}", notebook) from None
+        finally:
+            for cell in notebook.cells:
+                if cell.get("outputs"):
+                    cell.outputs = merge_streams(cell.outputs)
     return notebook
+
+
+def merge_streams(outputs: list[Any]) -> list[Any]:
+    """Consecutive stream outputs of one name as one, as a notebook frontend shows them (a kernel
+    may send one ``print`` in several messages)."""
+    merged: list[Any] = []
+    for output in outputs:
+        last = merged[-1] if merged else {}
+        if output.get("output_type") == last.get("output_type") == "stream" and last.get("name") == output.get("name"):
+            last["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def summary(notebook: Any, *, max_lines: int = 8, width: int = 110) -> str:

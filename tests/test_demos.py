@@ -123,3 +123,22 @@ def test_a_failing_notebook_fails_the_demo_command(tmp_path, capsys):
     assert "ValueError: boom" in "\n".join(cell_texts(nbformat.read(output, as_version=4)))
     assert main([str(tmp_path / "missing.ipynb")]) == 2
     assert "No notebook at" in capsys.readouterr().err
+
+
+def test_one_print_sent_in_several_messages_reads_as_one_output():
+    from remote_magic.demo import merge_streams
+
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": "22"},
+        {"output_type": "stream", "name": "stdout", "text": " ['a']\n"},
+        {"output_type": "stream", "name": "stderr", "text": "warn\n"},
+        {"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "after\n"},
+    ]
+    assert merge_streams(outputs) == [
+        {"output_type": "stream", "name": "stdout", "text": "22 ['a']\n"},
+        {"output_type": "stream", "name": "stderr", "text": "warn\n"},
+        {"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "after\n"},
+    ]
+
