@@ -140,6 +140,10 @@ def test_ctrl_c_interrupts_the_remote_kernel(local_kernel):
     assert reply["parent_header"]["msg_id"] == msg_id
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
+    # The local kernel aborts execute requests that reach it while it clears its queue after an
+    # error; its idle status comes once that clearing is under way.
+    while not (msg["parent_header"].get("msg_id") == msg_id and msg["content"].get("execution_state") == "idle"):
+        msg = client.get_iopub_msg(timeout=30)
     after = client.execute_interactive("%%remote\nprint('remote kernel still there')", timeout=30)
     assert after["content"]["status"] == "ok"
 
