@@ -13,10 +13,11 @@ import select
 import socket
 import threading
 import time
+import tracemalloc
 
 import pytest
 
-from remote_magic import Server
+from remote_magic import Server, protocol
 
 HOLD = 3.0  # the relay's delayed-ACK timer: far longer than any nudge takes, even on a busy machine
 
@@ -102,3 +103,22 @@ def test_a_cell_through_a_proxy_never_waits_for_its_delayed_ack(relayed_kernel):
     result = kernel.run("import sys\nfor i in range(20):\n    print(i); sys.stdout.flush()\n'done'")
     assert result.ok and result.text().split() == [str(i) for i in range(20)]
     assert relay.stalls == 0
+
+
+@pytest.mark.parametrize("v1", [True, False])
+def test_a_large_output_is_decoded_without_copying_the_frame(v1):
+    """Decoding reads the JSON parts in place: besides the frame, only the decoded text and the
+    parsed value exist at the peak (a copied slice of a 20 MiB image was one more 20 MiB)."""
+    size = 8 * 2**20
+    msg = protocol.new_message("display_data", {"data": {"image/png": "A" * size}, "metadata": {}}, session="s")
+    msg["buffers"] = [b"x"]  # a legacy frame is binary only when it has buffers
+    frame = protocol.encode_v1(msg) if v1 else protocol.encode_legacy(msg)
+    del msg
+    tracemalloc.start()
+    try:
+        decoded = protocol.decode_frame(frame, text=False, v1=v1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoded["content"]["data"]["image/png"] == "A" * size
+    assert peak < 2.5 * size
