@@ -39,6 +39,7 @@ PNG_CODE = (
     f"display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom({PNG_BYTES} - 8), format='png'))"
 )
 MANY = 20
+REST = RestCounter()
 
 
 class RawKernel(LeanWebsocket):
@@ -97,7 +98,7 @@ def pass_round_trips(report: Report, launched, shell, links, args) -> None:
     try:
         for name, link in links.items():
             url = link_url(link, launched.url)
-            opened = []
+            opened, per_cell = [], {}
             try:
                 magic = ShellMagic(url, launched.token)
                 opened.append(magic)
@@ -120,9 +121,15 @@ def pass_round_trips(report: Report, launched, shell, links, args) -> None:
                 rounds = max(2, args.rounds // 4) if slow else args.rounds
                 per_round = 3 if slow else args.per_round
                 samples = interleave(contenders, "pass", rounds, per_round, None)
+                for contender in ("%%remote", "engine"):
+                    with REST.count(contender, per_cell):
+                        for _ in range(10):
+                            contenders[contender]("pass")
             finally:
                 for item in reversed(opened):
                     item.close()
+            for contender, calls in per_cell.items():
+                report.add("REST calls per cell", contender, name, f"{calls / 10:g}")
             base = median(samples["zmq floor"])
             for contender, values in samples.items():
                 value = median(values)
@@ -145,28 +152,28 @@ def connects(report: Report, launched, links, args) -> None:
     import remote_magic
 
     engine = Engine(launched.url, launched.token)
+    engine.run("1+1")  # a running kernel, past its start
     kernel_id = engine.kernel.id
     try:
         for name, link in links.items():
             url = link_url(link, launched.url)
-            rest = RestCounter()
             times: dict[str, list[float]] = {"connect": [], "attach + 1+1": [], "datalayer attach + 1+1": []}
             calls: dict[str, int] = {}
             for _ in range(args.connects):
                 registry = remote_magic.Registry()
-                with rest.count("connect", calls):
+                with REST.count("connect", calls):
                     start = time.perf_counter()
                     registry.connect(url, token=launched.token, name="bench-connect")
                     times["connect"].append(time.perf_counter() - start)
                 registry.clear()
                 server = remote_magic.Server(url, launched.token)
-                with rest.count("attach + 1+1", calls):
+                with REST.count("attach + 1+1", calls):
                     start = time.perf_counter()
                     assert server.kernel(kernel_id).run("1+1").ok
                     times["attach + 1+1"].append(time.perf_counter() - start)
                 server.close()
                 if not missing("jupyter_kernel_client"):
-                    with rest.count("datalayer attach + 1+1", calls):
+                    with REST.count("datalayer attach + 1+1", calls):
                         start = time.perf_counter()
                         peer = Datalayer(url, launched.token, kernel_id)
                         peer.run("1+1")
