@@ -3,7 +3,8 @@
 A :class:`KernelSocket` is one connection; it does not reconnect (the link does). After half of
 ``ping_timeout`` without a frame a websocket ping goes out, and a link that has sent nothing at all
 for ``ping_timeout`` is declared dead (a frozen proxy or a suspended laptop close nothing, so only
-this notices them).
+this notices them). ACKs go out promptly: ``TCP_QUICKACK`` before each read, and an unsolicited pong
+at the end of each burst of frames for a proxy or tunnel in between (see :meth:`KernelSocket._nudge`).
 """
 
 from __future__ import annotations
