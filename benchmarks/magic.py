@@ -21,7 +21,8 @@ class ShellMagic:
 
     def __init__(self, url: str, token: str):
         self.shell = InteractiveShell.instance()
-        self.shell.run_line_magic("load_ext", "remote_magic")
+        if "remote_magic" not in self.shell.extension_manager.loaded:
+            self.shell.run_line_magic("load_ext", "remote_magic")
         import remote_magic
 
         self.connection = remote_magic.connect(url, token=token, name="bench")

@@ -131,10 +131,9 @@ def decode_legacy(frame: str | bytes) -> Message:
     if isinstance(frame, str):
         body, buffers = _json(frame, "a legacy message"), []
     else:
-        frame = frame if isinstance(frame, bytes) else bytes(frame)
         offsets = _offset_table(frame, "!I", 1, "a legacy binary frame") + [len(frame)]
-        body = _json(frame[offsets[0] : offsets[1]], "a legacy binary frame's message")
         view = memoryview(frame)
+        body = _json(view[offsets[0] : offsets[1]], "a legacy binary frame's message")
         buffers = [view[offsets[i] : offsets[i + 1]] for i in range(1, len(offsets) - 1)]
     if not isinstance(body, dict):
         raise ProtocolError("a legacy message is not a JSON object")
@@ -148,19 +147,18 @@ def decode_legacy(frame: str | bytes) -> Message:
 def decode_v1(frame: bytes) -> Message:
     """Decode a v1 binary frame: little-endian uint64 offset count and offsets (the last one the
     frame's end), channel name, four JSON parts, buffers. Raises :class:`ProtocolError`."""
-    frame = frame if isinstance(frame, bytes) else bytes(frame)
     offsets = _offset_table(frame, "<Q", len(_JSON_PARTS) + 2, "a v1 frame")
     if offsets[-1] != len(frame):
         raise ProtocolError("a v1 frame's last offset is not its end")
-    name = frame[offsets[0] : offsets[1]]
+    view = memoryview(frame)  # parts are read in place: a large output is not copied again
+    name = bytes(view[offsets[0] : offsets[1]])
     channel = _V1_CHANNELS.get(name)
     if channel is None:
         raise ProtocolError(f"a v1 frame names no known channel ({_preview(name)})")
     parts = [  # an empty part reads as an empty object
-        _json(frame[start:end], f"a v1 frame's {key}") if start < end else None
+        _json(view[start:end], f"a v1 frame's {key}") if start < end else None
         for key, start, end in zip(_JSON_PARTS, offsets[1:5], offsets[2:6])
     ]
-    view = memoryview(frame)
     buffers = [view[offsets[i] : offsets[i + 1]] for i in range(5, len(offsets) - 1)]
     return _message(*parts, buffers, channel)
 
@@ -190,9 +188,9 @@ def _offset_table(frame: bytes, word: str, minimum: int, what: str) -> list[int]
     return offsets
 
 
-def _json(data: str | bytes, what: str) -> Any:
+def _json(data: str | bytes | memoryview, what: str) -> Any:
     try:
-        return _loads(data if isinstance(data, str) else data.decode("utf-8"))
+        return _loads(data if isinstance(data, str) else str(data, "utf-8"))
     except UnicodeDecodeError:
         raise ProtocolError(f"{what} is not valid UTF-8") from None
     except (ValueError, RecursionError):
