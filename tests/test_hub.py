@@ -120,3 +120,26 @@ def test_a_plain_server_is_not_taken_for_a_hub(jupyter_server):
 def test_hub_urls(url, prefix):
     found = hub_prefix(url)
     assert (str(found) if found else None) == prefix
+
+
+def test_a_notebook_connects_through_the_hub(hub, user, tmp_path):
+    """What a user runs: a notebook executed by nbclient in a real local kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        f"%load_ext remote_magic\n%remote connect {hub.url} --token-env HUB_TOKEN --name nbhub",
+        "%%remote\nimport os\nprint('remote user', os.environ['JUPYTERHUB_USER'])",
+        "%%remote\nraise KeyError('absent')",
+        "%remote disconnect nbhub",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    streams = {o["name"]: o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"}
+    assert f"Server ready at /user/{user}/" in streams["stderr"]
+    assert streams["stdout"].startswith(f"Connected 'nbhub': {hub.url}user/{user}/")
+    assert notebook.cells[1].outputs == [{"output_type": "stream", "name": "stdout", "text": f"remote user {user}\n"}]
+    error = notebook.cells[2].outputs[-1]
+    assert (error["output_type"], error["ename"]) == ("error", "KeyError")
+    assert "Disconnected 'nbhub'" in notebook.cells[3].outputs[0]["text"]
+    assert os.environ["HUB_TOKEN"] not in nbformat.writes(notebook)
