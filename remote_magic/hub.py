@@ -94,13 +94,27 @@ class Hub:
         name = user["name"]
         model = (user.get("servers") or {}).get(server) or {}
         if not model.get("ready"):
+            deadline = time.monotonic() + timeout
             if not model.get("pending"):
                 self._start(name, server)
-            self._follow(name, server, on_progress, time.monotonic() + timeout)
-            model = (self.user().get("servers") or {}).get(server) or {}
-            if not model.get("ready"):
-                raise ServerError(f"JupyterHub did not start {_label(name, server)} (it is not ready); see the hub's page {self.url}home.")
+            self._follow(name, server, on_progress, deadline)
+            model = self._wait_ready(name, server, deadline)
         return urlunsplit((self.url.scheme, self.url.netloc, model["url"], "", ""))
+
+    def _wait_ready(self, name: str, server: str, deadline: float) -> dict[str, Any]:
+        """The server's model once the hub calls it ready (asked each second until ``deadline``)."""
+        while True:
+            model = (self.user().get("servers") or {}).get(server) or {}
+            if model.get("ready"):
+                return model
+            if not model.get("pending"):
+                raise ServerError(f"JupyterHub stopped starting {_label(name, server)}; see its page {self.url}home.")
+            if time.monotonic() > deadline:
+                raise ExecutionTimeout(
+                    f"JupyterHub did not start {_label(name, server)} in time; it may still be starting: "
+                    f"connect again in a moment, or see {self.url}home."
+                )
+            time.sleep(1.0)
 
     def _server_path(self, name: str, server: str) -> tuple[str, ...]:
         return ("users", name, "servers", server) if server else ("users", name, "server")
@@ -118,7 +132,8 @@ class Hub:
             ) from None
 
     def _follow(self, name: str, server: str, on_progress: Callable[[ProgressEvent], None] | None, deadline: float) -> None:
-        """Read the spawn progress stream until the server is ready, failed, or ``deadline``."""
+        """Show the spawn progress stream until the server is ready, failed, or ``deadline``; a
+        stream that breaks or is missing (an old hub) leaves the rest to :meth:`_wait_ready`."""
         url = self._rest.url.api(*self._server_path(name, server), "progress")
         try:
             with self._rest.stream(url, "progress") as response:
@@ -134,13 +149,8 @@ class Hub:
                         raise ServerError(f"JupyterHub could not start {_label(name, server)}: {event.get('message')}")
                     if event.get("ready"):
                         return
-        except requests.RequestException:
-            pass  # the stream broke: the hub's own answer below says whether the server is ready
-        if time.monotonic() > deadline:
-            raise ExecutionTimeout(
-                f"JupyterHub did not start {_label(name, server)} in time; it may still be starting: "
-                f"connect again in a moment, or see {self.url}home."
-            )
+        except (requests.RequestException, NotFound):
+            pass
 
     def close(self) -> None:
         self._rest.close()
