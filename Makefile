@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark chromium
+.PHONY: demo test benchmark chromium chp
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,26 +16,27 @@ $(STAMP): pyproject.toml
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
+# JupyterHub's configurable-http-proxy for the hub tests, from npm, cached in .cache/chp.
+CHP := .cache/chp/node_modules/.bin/configurable-http-proxy
+$(CHP):
+	@command -v npm >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	npm install --prefix .cache/chp --no-save --no-audit --no-fund configurable-http-proxy@4
+chp: $(CHP)
+
 # Run the quickstart notebook against a private Jupyter Server started on 127.0.0.1.
 demo: $(STAMP)
 	$(PY) -m remote_magic.demo
 
 # The whole test suite, against real Jupyter servers and kernels.
-test: $(STAMP) chromium
+test: $(STAMP) chromium chp
 	$(PY) -m pytest
 
-# Benchmark-only peers (pip extra `bench`) and JupyterHub's proxy (npm, cached under .cache/chp;
-# without npm the benchmark skips that column and says so).
+# Benchmark-only peers (pip extra `bench`); JupyterHub's proxy as for the tests.
 BENCH_STAMP := $(VENV)/.bench-installed
-CHP := .cache/chp/node_modules/.bin/configurable-http-proxy
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
-
-$(CHP):
-	@if command -v npm >/dev/null 2>&1; then npm install --silent --prefix .cache/chp configurable-http-proxy; \
-	else echo "npm not found: the configurable-http-proxy column is skipped"; fi
 
 benchmark: $(BENCH_STAMP) $(CHP)
 	$(PY) benchmarks/suite.py

@@ -61,7 +61,44 @@ def _is_directory_path(path: str) -> bool:
     return not remote_path(path) or (path or "").rstrip().endswith("/")
 
 
-class Contents(Transfers):
+class PathRules:
+    """The checks every file store applies before a write or a read (mixed into :class:`Contents`
+    and :class:`~remote_magic.kernelfiles.KernelFiles`); they only need :meth:`info`."""
+
+    def info(self, path: str) -> Model | None:
+        raise NotImplementedError
+
+    def _require(self, path: str) -> Model:
+        model = self.info(path)
+        if model is None:
+            raise NotFound(f"No {remote_path(path) or '/'!r} on the server; check the path with %remote ls.")
+        return model
+
+    def _require_parent(self, path: str) -> None:
+        """Refuse a path whose directory is missing, rather than let the server fail on it."""
+        parent = remote_path(path).rpartition("/")[0]
+        if parent and (self.info(parent) or {}).get("type") != "directory":
+            raise NotFound(f"No directory {parent!r} on the server; create it first (%remote mkdir -p {parent}).")
+
+    def _into_directory(self, target: str, name: str) -> str:
+        """``target``, or ``target/name`` when ``target`` is a directory."""
+        if _is_directory_path(target):
+            return _join(target, name)
+        existing = self.info(target)
+        return _join(target, name) if existing is not None and existing["type"] == "directory" else remote_path(target)
+
+    def _refuse_existing(self, path: str, overwrite: bool) -> None:
+        if overwrite:
+            return
+        existing = self.info(path)
+        if existing is not None:
+            raise AlreadyExists(
+                f"{remote_path(path)!r} already exists on the server ({existing['type']}); "
+                "pass --force (overwrite=True) to replace it."
+            )
+
+
+class Contents(PathRules, Transfers):
     """The Contents API. Paths are relative to the server's root directory, ``/``-separated."""
 
     def __init__(self, rest: RestClient):
@@ -261,36 +298,6 @@ class Contents(Transfers):
         self._refuse_existing(target, overwrite=False)
         self._require_parent(target)
         return self._put(target, {"type": kind})
-
-    def _require(self, path: str) -> Model:
-        try:
-            return self.get(path, content=False)
-        except NotFound:
-            raise NotFound(f"No {remote_path(path) or '/'!r} on the server; check the path with %remote ls.") from None
-
-    def _require_parent(self, path: str) -> None:
-        """Refuse a path whose directory is missing, rather than let the server fail on it."""
-        parent = remote_path(path).rpartition("/")[0]
-        if parent and (self.info(parent) or {}).get("type") != "directory":
-            raise NotFound(f"No directory {parent!r} on the server; create it first (%remote mkdir -p {parent}).")
-
-    def _into_directory(self, target: str, name: str) -> str:
-        """``target``, or ``target/name`` when ``target`` is a directory."""
-        if _is_directory_path(target):
-            return _join(target, name)
-        existing = self.info(target)
-        return _join(target, name) if existing is not None and existing["type"] == "directory" else remote_path(target)
-
-    def _refuse_existing(self, path: str, overwrite: bool) -> None:
-        if overwrite:
-            return
-        existing = self.info(path)
-        if existing is not None:
-            raise AlreadyExists(
-                f"{remote_path(path)!r} already exists on the server ({existing['type']}); "
-                "pass --force (overwrite=True) to replace it."
-            )
-
 
 
 def _new_cell(given: str | Cell, cell_type: str) -> Cell:

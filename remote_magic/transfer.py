@@ -128,7 +128,8 @@ def replacing(target: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
 
 class Transfers:
     """The transfer half of :class:`~remote_magic.contents.Contents`, which it is mixed into (it
-    uses the path checks and requests of that class)."""
+    uses the path checks and requests of that class). :class:`~remote_magic.kernelfiles.KernelFiles`
+    replaces the steps (``_write_chunk``, ``_place``, ``_verify``, ``_iter_bytes``, ``_remove``)."""
 
     def upload(
         self,
@@ -150,40 +151,54 @@ class Transfers:
         self._require_parent(target)
         size = source.stat().st_size
         if size <= chunk_size:
-            data = source.read_bytes()
-            self._put(target, file_body(data))
-            if progress:
-                progress(size, size)
-            return self._verify(target, len(data), hashlib.sha256(data).hexdigest())
+            return self._upload_one(source, target, size, chunk_size, overwrite, progress)
         return self._upload_chunks(source, target, size, chunk_size, overwrite, progress)
+
+    def _upload_one(
+        self, source: Path, target: str, size: int, chunk_size: int, overwrite: bool, progress: Progress | None
+    ) -> dict[str, Any]:
+        """A file of one chunk at most, in one request."""
+        data = source.read_bytes()
+        self._put(target, file_body(data))
+        if progress:
+            progress(size, size)
+        return self._verify(target, len(data), hashlib.sha256(data).hexdigest())
 
     def _upload_chunks(
         self, source: Path, target: str, size: int, chunk_size: int, overwrite: bool, progress: Progress | None
     ) -> dict[str, Any]:
-        """JupyterLab's chunked upload to a temporary name, checked, then renamed into place: a
-        failed upload leaves neither half a file under the target name nor the temporary one."""
+        """A chunked upload to a temporary name, checked, then renamed into place: a failed upload
+        leaves neither half a file under the target name nor the temporary one."""
         partial = f"{target}.{secrets.token_hex(4)}.part"
         digest, done = hashlib.sha256(), 0
         try:
             with source.open("rb") as stream:
                 for number, data in numbered_chunks(stream, chunk_size):
                     with finish_before_interrupt():
-                        self._put(partial, {**file_body(data), "chunk": number})
+                        self._write_chunk(partial, number, done, data)
                     digest.update(data)
                     done += len(data)
                     if progress:
                         progress(done, size)
             self._verify(partial, done, digest.hexdigest())
             with finish_before_interrupt():
-                if self.exists(target):
-                    if not overwrite:
-                        raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
-                    self._rest.request("DELETE", "contents", target)
-                return _without_hash(self._rest.request("PATCH", "contents", partial, json_body={"path": target}))
+                return self._place(partial, target, overwrite)
         except BaseException:
             with finish_before_interrupt():
                 self._discard(partial)
             raise
+
+    def _write_chunk(self, partial: str, number: int, offset: int, data: bytes) -> None:
+        """JupyterLab's chunk ``number`` (1, 2, …, -1 for the last) of a chunked upload."""
+        self._put(partial, {**file_body(data), "chunk": number})
+
+    def _place(self, partial: str, target: str, overwrite: bool) -> dict[str, Any]:
+        """Rename the checked ``partial`` onto ``target``; its model."""
+        if self.exists(target):
+            if not overwrite:
+                raise AlreadyExists(f"{target!r} appeared on the server during the upload; nothing was replaced.")
+            self._remove(target)
+        return _without_hash(self._rest.request("PATCH", "contents", partial, json_body={"path": target}))
 
     def download(
         self,
@@ -218,9 +233,12 @@ class Transfers:
 
     def _discard(self, path: str) -> None:
         try:
-            self._rest.request("DELETE", "contents", path)
+            self._remove(path)
         except Exception:  # best effort: the server may be the reason the upload failed
             pass
+
+    def _remove(self, path: str) -> None:
+        self._rest.request("DELETE", "contents", path)
 
 
 def _without_hash(model: dict[str, Any]) -> dict[str, Any]:

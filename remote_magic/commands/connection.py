@@ -12,6 +12,7 @@ from IPython.display import display
 
 from ..discovery import ServerInfo, find_running, running_servers
 from ..errors import UsageError
+from ..hub import ProgressEvent, user_server_url
 from ..launch import launched_server
 from ..registry import Registry
 from ..tables import Table
@@ -38,6 +39,7 @@ cell's source, so avoid that form in notebooks you share."""
     arg("--token-env", metavar="VAR", help="read the token from environment variable VAR"),
     arg("--ask-token", action="store_true", help="ask for the token with a hidden prompt"),
     arg("--kernel", metavar="SPEC", help="kernelspec for kernels started on first use"),
+    arg("--server", metavar="NAME", help="on a JupyterHub: your named server NAME (default: your default server)"),
     arg("--insecure", action="store_true", help="do not verify TLS certificates (trusted networks only)"),
     arg("--ca-bundle", metavar="PATH", help="CA bundle to verify the server's TLS certificate"),
     arg("--protocol", choices=["auto", "v1", "legacy"], help="kernel websocket protocol (default: auto)"),
@@ -55,6 +57,9 @@ def connect(context: Context, options: argparse.Namespace) -> None:
     if not (token or url_token or options.token_env):
         local = find_running(url)
         token = local.token if local is not None and local.token else None
+    hub_server = _through_hub(url, options, token or url_token)
+    if hub_server:
+        url, token = hub_server, token or url_token
     connection = context.registry.connect(
         url,
         name=options.name,
@@ -74,6 +79,28 @@ def connect(context: Context, options: argparse.Namespace) -> None:
             "cell's source. Prefer --token-env VAR or JUPYTER_TOKEN.",
             file=sys.stderr,
         )
+
+
+def _through_hub(url: str, options: argparse.Namespace, token: str | None) -> str | None:
+    """The URL of the user's server when ``url`` is a JupyterHub (started if need be), else None."""
+    if options.token_env and not token:
+        token = os.environ.get(options.token_env)
+    return user_server_url(
+        url,
+        token or os.environ.get("JUPYTER_TOKEN"),
+        server=options.server,
+        on_progress=_spawn_progress,
+        verify=not options.insecure,
+        ca_bundle=options.ca_bundle,
+    )
+
+
+def _spawn_progress(event: ProgressEvent) -> None:
+    """The hub's spawn progress as one self-overwriting stderr line."""
+    line = f"JupyterHub: {event.get('progress', '?')}% {event.get('message') or ''}".rstrip()
+    done = event.get("ready") or event.get("failed")
+    sys.stderr.write(f"\r{line:<72}" + ("\n" if done else ""))
+    sys.stderr.flush()
 
 
 def _only_local_server(context: Context) -> str:

@@ -1,5 +1,5 @@
-"""Files and notebooks on the server (the Contents API): ``ls``, ``cat``, ``mkdir``, ``mv``, ``rm``,
-``upload``, ``download``, ``new``, ``append-cell``, ``checkpoint``, ``checkpoints``, ``restore``."""
+"""Files and notebooks on the server (the Contents API, or the kernel where the server has none):
+``ls``, ``cat``, ``mkdir``, ``mv``, ``rm``, ``upload``, ``download``, ``new``, ``append-cell``, ``checkpoint``, ``checkpoints``, ``restore``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import sys
 from typing import Any
 
-from ..contents import cell_source, deletable_path, output_text, remote_path
+from ..contents import Contents, cell_source, deletable_path, output_text, remote_path
 from ..errors import UsageError
+from ..kernelfiles import NOTE, KernelFiles, lacks_contents_api
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
 from ..transfer import CHUNK_SIZE, Progress
@@ -17,6 +18,21 @@ from . import Context, arg, command
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
 FORCE = arg("--force", "-f", action="store_true", help="replace the target if it exists")
+THROUGH_KERNEL = arg(
+    "--through-kernel",
+    action="store_true",
+    help="go through the connection's (Python) kernel, in its working directory, not the contents API",
+)
+
+
+def file_store(context: Context, options: argparse.Namespace) -> Contents | KernelFiles:
+    """The server's Contents API, or the connection's kernel where the server has none (a gateway)
+    or ``--through-kernel`` asks for it; the kernel path is announced in one line."""
+    connection = context.connection(options.conn)
+    if not options.through_kernel and not lacks_contents_api(connection.server):
+        return connection.server.contents
+    print(NOTE if not options.through_kernel else "(through the kernel, in its working directory)")
+    return KernelFiles(connection.default_kernel())
 
 
 class Text(str):
@@ -30,13 +46,19 @@ class Text(str):
     "ls",
     "List a remote directory: name, type, size, modified, and the kernel of open notebooks.",
     arg("path", nargs="?", default="", help="directory or file path on the server (default: its root)"),
+    THROUGH_KERNEL,
     CONN,
 )
 def ls(context: Context, options: argparse.Namespace) -> Table:
     server = context.connection(options.conn).server
     path = remote_path(options.path)
-    entries = server.contents.list(path)
-    kernels = {s.get("path"): (s.get("kernel") or {}).get("execution_state") for s in server.sessions.list()}
+    files = file_store(context, options)
+    entries = files.list(path)
+    kernels = (
+        {s.get("path"): (s.get("kernel") or {}).get("execution_state") for s in server.sessions.list()}
+        if isinstance(files, Contents)
+        else {}
+    )
     rows = [
         {
             "name": entry["name"] + ("/" if entry["type"] == "directory" else ""),
@@ -48,7 +70,7 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
         }
         for entry in sorted(entries, key=lambda e: (e["type"] != "directory", e["name"].lower()))
     ]
-    title = f"{server.url}{path}"
+    title = f"{server.url}{path}" if isinstance(files, Contents) else f"kernel {files.kernel.id[:8]}: {files.root}/{path}"
     return Table(
         rows,
         ["name", "type", "size", "modified", "kernel"],
@@ -62,12 +84,12 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
     "cat",
     "Show a remote text file, or a notebook as its cells (source and text outputs).",
     arg("path", help="file or notebook path on the server"),
+    THROUGH_KERNEL,
     CONN,
     epilog="Binary files are refused: use %remote download. The result is also a string: text = %remote cat PATH",
 )
 def cat(context: Context, options: argparse.Namespace) -> Text:
-    contents = context.connection(options.conn).server.contents
-    model = contents.get(options.path)
+    model = file_store(context, options).get(options.path)
     if model["type"] == "directory":
         raise UsageError(f"%remote cat: {model['path'] or '/'!r} is a directory; list it with %remote ls.")
     if model["type"] == "notebook":
@@ -146,12 +168,13 @@ def rm(context: Context, options: argparse.Namespace) -> None:
     arg("local", help="local file path"),
     arg("remote", nargs="?", default="", help="path on the server; a directory keeps the file's name (default: the root)"),
     FORCE,
+    THROUGH_KERNEL,
     CONN,
     epilog="An existing remote file is never replaced without --force. A large upload goes to a "
     "temporary name and is renamed into place only once complete.",
 )
 def upload(context: Context, options: argparse.Namespace) -> None:
-    contents = context.connection(options.conn).server.contents
+    contents = file_store(context, options)
     with _ProgressLine("Uploading") as progress:
         model = contents.upload(options.local, options.remote, overwrite=options.force, progress=progress)
     chunks = max(1, math.ceil(model["size"] / CHUNK_SIZE))
@@ -164,11 +187,12 @@ def upload(context: Context, options: argparse.Namespace) -> None:
     arg("remote", help="file path on the server"),
     arg("local", nargs="?", help="local path; a directory keeps the file's name (default: the current directory)"),
     FORCE,
+    THROUGH_KERNEL,
     CONN,
     epilog="An existing local file is never replaced without --force; a failed download leaves nothing behind.",
 )
 def download(context: Context, options: argparse.Namespace) -> None:
-    contents = context.connection(options.conn).server.contents
+    contents = file_store(context, options)
     with _ProgressLine("Downloading") as progress:
         target = contents.download(options.remote, options.local, overwrite=options.force, progress=progress)
     print(f"Downloaded {remote_path(options.remote)} ({human_size(target.stat().st_size)}) to {target}")
