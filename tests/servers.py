@@ -300,3 +300,26 @@ def jupyverse(root: str, token: str) -> ServerProcess:
         ready=_answers("api/kernelspecs"),
         token=token,
     )
+
+
+def run_in_notebook(tmp_path: Path, connect: str) -> list[Any]:
+    """Connect, run a cell, list kernels and disconnect from a notebook executed by nbclient in a
+    real local kernel (which inherits this process's environment); checks each cell's output."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sources = [
+        "%load_ext remote_magic",
+        f"%remote connect {connect} --name nb",
+        "%%remote\nprint('from the notebook')\n6 * 7",
+        "%remote kernels",
+        "%remote disconnect",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [cell["outputs"] for cell in nb.cells]
+    assert outputs[1][0]["text"].startswith("Connected 'nb'"), outputs[1]
+    assert outputs[2][0]["text"] == "from the notebook\n" and outputs[2][1]["data"]["text/plain"] == "42", outputs[2]
+    assert "Kernels on" in str(outputs[3]), outputs[3]
+    assert outputs[4][0]["text"].startswith("Disconnected 'nb'; stopped 1 kernel"), outputs[4]
+    return outputs

@@ -11,6 +11,7 @@ from servers import (
     documented,
     exercise,
     password_server,
+    run_in_notebook,
     server_root,
     tokenless_server,
 )
@@ -103,3 +104,9 @@ def test_the_documented_table_for_jupyter_server_with_a_token_and_a_password(jup
 
 def test_the_documented_table_names_every_kind_once_at_least():
     assert {row["kind"] for row in documented().values()} == set(KINDS)
+
+
+def test_from_a_notebook(tokenless, locked, tmp_path, monkeypatch):
+    monkeypatch.setenv("RM_TEST_PASSWORD", PASSWORD)
+    run_in_notebook(tmp_path, tokenless.url)
+    run_in_notebook(tmp_path, f"{locked.url} --password-env RM_TEST_PASSWORD")

@@ -6,7 +6,14 @@ import threading
 
 import pytest
 import websocket
-from servers import check_documented, exercise, new_token, notebook6, server_root
+from servers import (
+    check_documented,
+    exercise,
+    new_token,
+    notebook6,
+    run_in_notebook,
+    server_root,
+)
 
 from remote_magic import KernelChannel, Registry, Server
 from remote_magic.rest import RestClient
@@ -106,3 +113,8 @@ def test_what_a_user_does_on_a_classic_server(nb6, shell, capsys, monkeypatch):
 
 
 FULL = {"contents": True, "sessions": True, "kernel_listing": True}
+
+
+def test_from_a_notebook(nb6, tmp_path, monkeypatch):
+    monkeypatch.setenv("RM_NB6_TOKEN", nb6.token)
+    run_in_notebook(tmp_path, f"{nb6.url} --token-env RM_NB6_TOKEN")

@@ -10,6 +10,7 @@ from servers import (
     exercise,
     kernel_gateway,
     new_token,
+    run_in_notebook,
 )
 
 from remote_magic import NotOffered, NotPermitted, Registry, Server
@@ -104,3 +105,7 @@ def test_an_unauthorized_user_gets_the_gateways_reason_in_one_line(gateway):
         assert "token" not in message
     finally:
         registry.clear()
+
+
+def test_from_a_notebook(gateway, token_env, tmp_path):
+    run_in_notebook(tmp_path, f"{gateway.url} --token-env {token_env}")
