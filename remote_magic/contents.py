@@ -87,7 +87,10 @@ class Contents(Transfers):
             query["type"] = type
         if hash:
             query["hash"] = "1"
-        return self._rest.request("GET", "contents", remote_path(path), query=query)
+        model = self._rest.request("GET", "contents", remote_path(path), query=query)
+        if model.get("type") == "file" and model.get("format") is None and isinstance(model.get("content"), str):
+            model["format"] = "text"  # jupyverse leaves the format of a text file out
+        return model
 
     def list(self, path: str = "") -> list[Model]:
         """The entries of the directory at ``path`` (metadata only)."""

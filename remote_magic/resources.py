@@ -118,8 +118,8 @@ class Sessions:
         kernel: Model = {}
         if kernel_id:
             kernel["id"] = kernel_id
-        elif kernel_name:
-            kernel["name"] = kernel_name
+        else:  # named always: jupyverse starts no kernel for a session without a kernel name
+            kernel["name"] = kernel_name or Kernelspecs(self._rest).default()
         body = {"path": path, "name": name or path.rsplit("/", 1)[-1], "type": type, "kernel": kernel}
         return self._rest.request("POST", "sessions", json_body=body, timeout=120)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import threading
+import uuid
 from typing import Any
 
 from .capabilities import Capabilities
@@ -123,7 +124,13 @@ class Server:
         return RemoteKernel(self, kernel_id)
 
     def start_kernel(self, name: str | None = None, path: str | None = None) -> RemoteKernel:
-        """Start a kernel of the kernelspec ``name`` (the server's default if None)."""
+        """Start a kernel of the kernelspec ``name`` (the server's default if None). jupyverse
+        starts kernels only in sessions: there the kernel gets a session of its own."""
+        if self.capabilities.kind == "jupyverse":
+            own = f"{(path or 'remote_magic').strip('/')}/kernel-{uuid.uuid4().hex[:12]}.ipynb"
+            kernel_id = self.sessions.create(own, kernel_name=name)["kernel"]["id"]
+            self.kernels.known.add(kernel_id)
+            return RemoteKernel(self, kernel_id)
         return RemoteKernel(self, self.kernels.start(name, path, self.start_env())["id"])
 
     def start_env(self) -> dict[str, str]:
