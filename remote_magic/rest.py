@@ -90,17 +90,17 @@ class RestClient:
 
     def token_cookie(self) -> None:
         """``GET api/kernelspecs?token=…`` once, for a server that takes the token only that way
-        and answers with a cookie (jupyverse); the URL is neither logged nor shown."""
-        self._page("GET", "api/kernelspecs", params=self.auth.token_params(), quiet=True)
+        and answers with a cookie (jupyverse); the token is redacted from urllib3's log."""
+        self._page("GET", "api/kernelspecs", params=self.auth.token_params())
         self.auth.token_cookie = True
 
     def status(self, *path: str) -> int:
         """The HTTP status of ``GET api/<path>``, redirects not followed, nothing raised for it."""
         return self._page("GET", "/".join(("api", *path))).status_code
 
-    def _page(self, method: str, page: str, *, quiet: bool = False, **options: Any) -> requests.Response:
-        """A page of the server outside ``api/`` (its status is the caller's business)."""
-        response = self._send(method, str(self.url) + page, quiet=quiet, **options)
+    def _page(self, method: str, page: str, **options: Any) -> requests.Response:
+        """``page`` under the base path, its answer left undecoded (the caller reads the status)."""
+        response = self._send(method, str(self.url) + page, **options)
         response.close()
         return response
 
@@ -136,12 +136,9 @@ class RestClient:
                 self._decode(response, "GET", where, expect_json=False)
         return response
 
-    def _send(
-        self, method: str, url: str, *, timeout: float | None = None, quiet: bool = False, **options: Any
-    ) -> requests.Response:
+    def _send(self, method: str, url: str, *, timeout: float | None = None, **options: Any) -> requests.Response:
         """One HTTP call; transport failures become named exceptions."""
-        if not quiet:
-            log.debug("%s %s", method, url)
+        log.debug("%s %s", method, url)
         try:
             # verify per request: requests lets $REQUESTS_CA_BUNDLE override a session's setting
             return self.http.request(

@@ -75,8 +75,8 @@ class KernelSocket:
         except _NoSubprotocol:
             if self.protocol_choice == "v1":
                 raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.") from None
-            self._rest.selects_subprotocol = False
             ws = self._handshake(timeout, None)
+            self._rest.selects_subprotocol = False  # it worked without: remember it for this server
         chosen = ws.getsubprotocol()
         if self.protocol_choice == "v1" and chosen != protocol.V1_SUBPROTOCOL:
             ws.close()
