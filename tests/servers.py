@@ -26,6 +26,10 @@ from remote_magic.launch import TOKEN_VARIABLES, free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: The password of the :func:`locked` server.
+PASSWORD = "open-" + "5e5a" * 6
+
+
 def server_root(tmp_path_factory: Any, name: str) -> str:
     """A new directory for a server to serve, holding ``hello.txt``."""
     root = tmp_path_factory.mktemp(name)
@@ -323,3 +327,11 @@ def run_in_notebook(tmp_path: Path, connect: str) -> list[Any]:
     assert "Kernels on" in str(outputs[3]), outputs[3]
     assert outputs[4][0]["text"].startswith("Disconnected 'nb'; stopped 1 kernel"), outputs[4]
     return outputs
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: Any) -> Any:
+    """A Jupyter Server that logs users in with :data:`PASSWORD` only, for one test module."""
+    process = password_server(server_root(tmp_path_factory, "password-root"), PASSWORD)
+    yield process
+    process.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import websocket
-from servers import password_server
+from servers import PASSWORD
 from test_secrets import all_logs, exception_text, shows  # noqa: F401  (all_logs is a fixture)
 
 from remote_magic import (
@@ -16,15 +16,6 @@ from remote_magic import (
     Registry,
     RemoteMagicError,
 )
-
-PASSWORD = "pw-" + "c0ffee" * 5
-
-
-@pytest.fixture(scope="module")
-def locked(tmp_path_factory):
-    process = password_server(str(tmp_path_factory.mktemp("password-root")), PASSWORD)
-    yield process
-    process.stop()
 
 
 def test_password_and_cookies_are_in_no_log_no_error_no_repr(locked, all_logs, monkeypatch):  # noqa: F811

@@ -7,10 +7,10 @@ import getpass
 
 import pytest
 from servers import (
+    PASSWORD,
     check_documented,
     documented,
     exercise,
-    password_server,
     run_in_notebook,
     server_root,
     tokenless_server,
@@ -19,19 +19,10 @@ from servers import (
 from remote_magic import AuthenticationError, Registry, Server
 from remote_magic.capabilities import KINDS
 
-PASSWORD = "open-" + "5e5a" * 6
-
 
 @pytest.fixture(scope="module")
 def tokenless(tmp_path_factory):
     process = tokenless_server(server_root(tmp_path_factory, "tokenless-root"))
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def locked(tmp_path_factory):
-    process = password_server(server_root(tmp_path_factory, "password-root"), PASSWORD)
     yield process
     process.stop()
 
