@@ -2,22 +2,19 @@
 
 A token goes in ``Authorization: token …`` (and needs no XSRF check). Without one, the server's
 cookies stand in for it, as in a browser: the session cookie of a password login, or the
-anonymous user of a server with no token at all; every write then echoes the ``_xsrf`` cookie as
-``X-XSRFToken``. The websocket handshake carries the same token or cookies.
+anonymous user of a server with no token at all; every request then echoes the ``_xsrf`` cookie as
+``X-XSRFToken`` (Jupyter Server checks it on writes and on file downloads). The websocket handshake carries the same token or cookies.
 """
 
 from __future__ import annotations
 
 import requests
 
-#: Methods that change something: Jupyter checks XSRF on these when no token is sent.
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
 XSRF_COOKIE = "_xsrf"
 
 
 class ServerAuth(requests.auth.AuthBase):
-    """The token, else the cookies of ``jar`` (with the XSRF header on writes). Its repr never
+    """The token, else the cookies of ``jar`` (with the XSRF header). Its repr never
     shows the token, and it holds no password."""
 
     def __init__(self, token: str | None, jar: requests.cookies.RequestsCookieJar):
@@ -38,7 +35,7 @@ class ServerAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self._token:
             request.headers["Authorization"] = f"token {self._token}"
-        elif request.method in WRITES and self.xsrf:
+        elif self.xsrf:  # writes need it, and so do file downloads (GET files/…)
             request.headers["X-XSRFToken"] = self.xsrf
         return request
 

@@ -252,6 +252,8 @@ class Contents(Transfers):
     # ------------------------------------------------------------------ helpers
 
     def _put(self, path: str, body: Model) -> Model:
+        """Save ``body`` at ``path`` (also named in the body, as JupyterLab does: jupyverse needs it)."""
+        body = {**body, "path": remote_path(path)}
         return self._rest.request("PUT", "contents", remote_path(path), json_body=body, timeout=120)
 
     def _new(self, path: str, kind: str) -> Model:

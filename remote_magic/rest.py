@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import LocationParseError
 
-from .auth import WRITES, XSRF_COOKIE, ServerAuth
+from .auth import XSRF_COOKIE, ServerAuth
 from .capabilities import Capabilities, detect
 from .errors import (
     AuthenticationError,
@@ -51,6 +51,7 @@ class RestClient:
         #: True once the server accepted these credentials: a bare 403 is then not about them.
         self.credentials_proven = False
         self._capabilities: Capabilities | None = None
+        self._xsrf_asked = False  # a server that gives no _xsrf cookie is asked once only
         self.http = requests.Session()
         self.auth = ServerAuth(token, self.http.cookies)
         self.http.auth = self.auth
@@ -98,6 +99,12 @@ class RestClient:
         """The HTTP status of ``GET api/<path>``, redirects not followed, nothing raised for it."""
         return self._page("GET", "/".join(("api", *path))).status_code
 
+    def _ensure_xsrf(self) -> None:
+        """Without a token, Jupyter checks XSRF on writes and downloads: get the cookie, once."""
+        if not self.auth.has_token and not self.auth.xsrf and not self._xsrf_asked:
+            self._xsrf_asked = True
+            self._page("GET", "login")  # sets _xsrf, whatever the status
+
     def _page(self, method: str, page: str, **options: Any) -> requests.Response:
         """``page`` under the base path, its answer left undecoded (the caller reads the status)."""
         response = self._send(method, str(self.url) + page, **options)
@@ -118,8 +125,7 @@ class RestClient:
         does not offer raises NotOffered without a request; ``response_headers`` gets the headers."""
         if self._capabilities is not None:
             self._capabilities.require(method, path, str(self.url))
-        if method in WRITES and not self.auth.has_token and not self.auth.xsrf:
-            self._page("GET", "login")  # a server without a token checks XSRF: get the cookie
+        self._ensure_xsrf()
         url = self.url.api(*path, query=query)
         where = "api/" + "/".join(p.strip("/") for p in path if p)
         response = self._send(method, url, json=json_body, timeout=timeout)
@@ -130,6 +136,7 @@ class RestClient:
     def stream(self, url: str, where: str) -> requests.Response:
         """``GET url`` (a URL of this server outside ``api/``, e.g. ``files/…``) with the body left
         to stream; error statuses raise like :meth:`request`. Close the response when done."""
+        self._ensure_xsrf()
         response = self._send("GET", url, stream=True)
         if response.status_code >= 300:
             with response:

@@ -217,11 +217,12 @@ def password_server(root: str, password: str) -> ServerProcess:
     )
 
 
-def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool]) -> str:
+def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool], uploads: bool = True) -> str:
     """What a user does with a server, through the magics: connect, cells with outputs and an error,
-    an interrupt, files, kernels, sessions, disconnect; what ``offers`` says is absent must fail
-    with one line. The server's root holds ``hello.txt``. Returns the line ``connect`` printed."""
-    from remote_magic.errors import ExecutionTimeout, NotOffered, RemoteExecutionError
+    an interrupt, files (ls, cat, upload, download), kernels, sessions, disconnect; what ``offers`` says is absent must fail
+    with one line; so must an upload where ``uploads`` is False. The server's root
+    holds ``hello.txt``. Returns the line ``connect`` printed."""
+    from remote_magic.errors import ExecutionTimeout, NotOffered, RemoteExecutionError, ServerError
 
     shell.run_line_magic("remote", f"connect {connect} --name srv")
     line = capsys.readouterr().out.strip()
@@ -248,12 +249,23 @@ def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool]) 
         assert isinstance(list(shell.run_line_magic("remote", "sessions")), list)
     else:
         absent("sessions")
+    local = Path(tempfile.mkdtemp(prefix="remote_magic-files-"))
+    (local / "up.bin").write_bytes(bytes(range(256)) * 64)
     if offers["contents"]:
         assert "hello.txt" in [row["name"] for row in shell.run_line_magic("remote", "ls")]
         assert "hello from the server" in shell.run_line_magic("remote", "cat hello.txt")
+        if uploads:
+            shell.run_line_magic("remote", f"upload {local / 'up.bin'} up-{local.name}.bin")
+            shell.run_line_magic("remote", f"download up-{local.name}.bin {local / 'down.bin'}")
+            assert (local / "down.bin").read_bytes() == (local / "up.bin").read_bytes()
+        else:  # the server stores the upload wrongly: the check after it says so
+            with pytest.raises(ServerError, match="came out different") as info:
+                shell.run_line_magic("remote", f"upload {local / 'up.bin'} up-{local.name}.bin")
+            assert "\n" not in str(info.value)
     else:
         absent("ls")
         absent("cat hello.txt")
+        absent(f"upload {local / 'up.bin'} up.bin")
     capsys.readouterr()
     shell.run_line_magic("remote", "disconnect")
     assert "stopped 1 kernel" in capsys.readouterr().out
