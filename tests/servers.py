@@ -222,7 +222,12 @@ def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool], 
     an interrupt, files (ls, cat, upload, download), kernels, sessions, disconnect; what ``offers`` says is absent must fail
     with one line; so must an upload where ``uploads`` is False. The server's root
     holds ``hello.txt``. Returns the line ``connect`` printed."""
-    from remote_magic.errors import ExecutionTimeout, NotOffered, RemoteExecutionError, ServerError
+    from remote_magic.errors import (
+        ExecutionTimeout,
+        NotOffered,
+        RemoteExecutionError,
+        ServerError,
+    )
 
     shell.run_line_magic("remote", f"connect {connect} --name srv")
     line = capsys.readouterr().out.strip()
