@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark chromium chp
+.PHONY: demo test benchmark chromium chp servers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,31 @@ chp: $(CHP)
 demo: $(STAMP)
 	$(PY) -m remote_magic.demo
 
+# Servers that cannot share the test environment, each in its own cached venv (see docs/compatibility.md).
+# Made once; delete a .venv-*/ directory to make it again.
+NB6 := .venv-nb6/.installed
+EG := .venv-eg/.installed
+JUPYVERSE := .venv-jupyverse/.installed
+
+$(NB6):
+	$(PYTHON) -m venv .venv-nb6
+	.venv-nb6/bin/python -m pip install -q 'notebook>=6.5,<7' ipykernel
+	touch $@
+
+$(EG):
+	$(PYTHON) -m venv .venv-eg
+	.venv-eg/bin/python -m pip install -q 'jupyter_enterprise_gateway>=3.2,<4' ipykernel
+	touch $@
+
+$(JUPYVERSE):
+	$(PYTHON) -m venv .venv-jupyverse
+	.venv-jupyverse/bin/python -m pip install -q 'jupyverse[auth]>=0.14' fps-kernels fps-contents fps-frontend ipykernel
+	touch $@
+
+servers: $(NB6) $(EG) $(JUPYVERSE)
+
 # The whole test suite, against real Jupyter servers and kernels.
-test: $(STAMP) chromium chp
+test: $(STAMP) chromium chp servers
 	$(PY) -m pytest
 
 # Benchmark-only peers (pip extra `bench`); JupyterHub's proxy as for the tests.

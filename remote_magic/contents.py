@@ -124,7 +124,10 @@ class Contents(PathRules, Transfers):
             query["type"] = type
         if hash:
             query["hash"] = "1"
-        return self._rest.request("GET", "contents", remote_path(path), query=query)
+        model = self._rest.request("GET", "contents", remote_path(path), query=query)
+        if model.get("type") == "file" and model.get("format") is None and isinstance(model.get("content"), str):
+            model["format"] = "text"  # jupyverse leaves the format of a text file out
+        return model
 
     def list(self, path: str = "") -> list[Model]:
         """The entries of the directory at ``path`` (metadata only)."""
@@ -286,6 +289,8 @@ class Contents(PathRules, Transfers):
     # ------------------------------------------------------------------ helpers
 
     def _put(self, path: str, body: Model) -> Model:
+        """Save ``body`` at ``path`` (also named in the body, as JupyterLab does: jupyverse needs it)."""
+        body = {**body, "path": remote_path(path)}
         return self._rest.request("PUT", "contents", remote_path(path), json_body=body, timeout=120)
 
     def _new(self, path: str, kind: str) -> Model:

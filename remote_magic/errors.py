@@ -74,3 +74,11 @@ class RemoteExecutionError(RemoteMagicError):
 
     def _render_traceback_(self) -> list[str]:
         return self.traceback or [str(self)]
+
+
+class NotOffered(RemoteMagicError):
+    """The server does not offer this (a gateway has no files and does not list its kernels, say)."""
+
+
+class NotPermitted(RemoteMagicError):
+    """The server refused a request for a reason of its own, not the credentials (HTTP 403)."""

@@ -16,7 +16,6 @@ import ast
 import base64
 import json
 import mimetypes
-import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -224,15 +223,6 @@ def _answer(reply: dict[str, Any], kernel_id: str) -> Model:
     return json.loads(ast.literal_eval(text))
 
 
-_missing: weakref.WeakKeyDictionary[Server, bool] = weakref.WeakKeyDictionary()
-
-
 def lacks_contents_api(server: Server) -> bool:
-    """Whether ``server`` has no Contents API (``/api/contents`` is not found), asked once per server."""
-    if server not in _missing:
-        try:
-            server.contents.get("", content=False)
-            _missing[server] = False
-        except NotFound:
-            _missing[server] = True
-    return _missing[server]
+    """Whether ``server`` has no Contents API (a Kernel or Enterprise Gateway)."""
+    return not server.capabilities.contents

@@ -33,12 +33,14 @@ class Connection:
         *,
         kernel_name: str | None = None,
         token_env: str | None = None,
+        password_env: str | None = None,
         safe_outputs: bool = False,
     ):
         self.name = name
         self.server = server
         self.kernel_name = kernel_name
         self.token_env = token_env  # the name of the variable the token came from (never the token)
+        self.password_env = password_env  # likewise for a password
         self.safe_outputs = safe_outputs  # show only inert output of its kernels (see remote_magic.sanitize)
         self.kernel: RemoteKernel | None = None
         self.session_id: str | None = None  # the session the default kernel was taken from
@@ -67,7 +69,10 @@ class Connection:
         """The kernel cells run on: the one chosen before, else that of this connection's own
         session (re-attached, or created with a new kernel of ``kernel_name``)."""
         if self.kernel is None and self.reattach() is None:
-            self.start_session(self.session_path)
+            if self.server.capabilities.sessions:
+                self.start_session(self.session_path)
+            else:  # a gateway: no session to find the kernel by later
+                self.start_kernel()
         assert self.kernel is not None
         return self.kernel
 
@@ -144,7 +149,16 @@ class Connection:
 
     def attach(self, target: str) -> RemoteKernel:
         """Make an existing kernel the default: ``target`` is a kernel id (or a unique prefix) or a
-        session's path (a colleague's notebook, say). It is never stopped unless asked explicitly."""
+        session's path (a colleague's notebook, say). It is never stopped unless asked explicitly.
+        Where the server does not list its kernels, a full kernel id is asked for by id."""
+        caps = self.server.capabilities
+        if not caps.kernel_listing and target not in self.server.kernels.known:
+            try:
+                self.server.kernels.get(target.strip())  # known from now on
+            except NotFound:
+                raise NotFound(
+                    f"No kernel {target!r} on {self.server.url}; a {caps.label} does not list its kernels: give a full kernel id."
+                ) from None
         kernel_id, session = sessions.resolve(self.server, target)
         self.kernel = self._use(kernel_id)
         self.session_id = session["id"] if session else None
@@ -292,19 +306,24 @@ class Registry:
         name: str | None = None,
         token: str | None = None,
         token_env: str | None = None,
+        password_env: str | None = None,
         kernel_name: str | None = None,
         safe_outputs: bool = False,
         **server_options: Any,
     ) -> Connection:
-        """Check the server answers with this token, register it as ``name`` and make it current.
-        A connection already called ``name`` is closed and replaced. If the server still runs this
-        connection's own session, its kernel becomes the default (see :meth:`Connection.reattach`)."""
+        """Check the server answers with these credentials and find out what it offers (see
+        :mod:`remote_magic.capabilities`), register it as ``name`` and make it current; nothing is
+        registered if the check fails. A connection already called ``name`` is closed and replaced.
+        If the server still runs this connection's own session, its kernel becomes the default
+        (see :meth:`Connection.reattach`). ``password`` (or ``password_env``, a variable's name)
+        logs in to a password-protected server."""
         if token_env:
-            token = token or _token_from_env(token_env)
+            token = token or _secret_from_env(token_env, "token")
+        if password_env and not server_options.get("password"):
+            server_options["password"] = _secret_from_env(password_env, "password")
         server = Server(url, token, **server_options)
         try:
-            server.version()
-            server.kernelspecs.list()  # proves the token (/api needs none); gateways forbid listing kernels
+            _ = server.capabilities  # proves the credentials; a gateway's forbidden listings are no error
         except Exception:
             server.close()
             raise
@@ -314,6 +333,7 @@ class Registry:
                 server,
                 kernel_name=kernel_name,
                 token_env=token_env,
+                password_env=password_env,
                 safe_outputs=safe_outputs,
             )
         )
@@ -361,8 +381,9 @@ class Registry:
             self.remove(connection.name)
 
     def token_variables(self) -> set[str]:
-        """The environment variables the connections' tokens were read from (``--token-env``)."""
-        return {connection.token_env for connection in self if connection.token_env}
+        """The environment variables the connections' tokens and passwords were read from
+        (``--token-env``, ``--password-env``)."""
+        return {name for connection in self for name in (connection.token_env, connection.password_env) if name}
 
     def _free_name(self, server: Server) -> str:
         base = (server.url.netloc.split(":")[0] or "server").split(".")[0] or "server"
@@ -374,8 +395,8 @@ class Registry:
         return name
 
 
-def _token_from_env(variable: str) -> str:
+def _secret_from_env(variable: str, what: str) -> str:
     value = os.environ.get(variable)
     if not value:
-        raise UsageError(f"Environment variable {variable} is not set; export it with the server's token.")
+        raise UsageError(f"Environment variable {variable} is not set; export it with the server's {what}.")
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import AuthenticationError, NotFound, ServerError
+from .errors import NotFound, ServerError
 from .rest import RestClient
 
 Model = dict[str, Any]
@@ -28,24 +28,47 @@ class Kernelspecs:
 
 
 class Kernels:
-    """``/api/kernels``: list, get, start, interrupt, restart, shutdown."""
+    """``/api/kernels``: list, get, start, interrupt, restart, shutdown.
+
+    Where the server does not list its kernels (gateways, by default), :meth:`list` gives those
+    this client started or asked for by id, each asked for again by id."""
 
     def __init__(self, rest: RestClient):
         self._rest = rest
+        self.known: set[str] = set()  # ids of kernels started or found through this client
 
     def list(self) -> list[Model]:
-        return self._rest.request("GET", "kernels")
+        if self._rest.capabilities.kernel_listing:
+            return self._rest.request("GET", "kernels")
+        models = []
+        for kernel_id in sorted(self.known):
+            try:
+                models.append(self.get(kernel_id))
+            except NotFound:
+                pass  # gone: get() forgot it
+        return models
 
     def get(self, kernel_id: str) -> Model:
-        return self._rest.request("GET", "kernels", kernel_id)
+        try:
+            model = self._rest.request("GET", "kernels", kernel_id)
+        except NotFound:
+            self.known.discard(kernel_id)
+            raise
+        self.known.add(kernel_id)
+        return model
 
-    def start(self, name: str | None = None, path: str | None = None) -> Model:
+    def start(self, name: str | None = None, path: str | None = None, env: dict[str, str] | None = None) -> Model:
+        """Start a kernel; ``env`` is for a gateway (``KERNEL_USERNAME`` and other ``KERNEL_*``)."""
         body: Model = {}
         if name:
             body["name"] = name
         if path:
             body["path"] = path
-        return self._rest.request("POST", "kernels", json_body=body)
+        if env:
+            body["env"] = env
+        model = self._rest.request("POST", "kernels", json_body=body)
+        self.known.add(model["id"])
+        return model
 
     def interrupt(self, kernel_id: str) -> None:
         self._rest.request("POST", "kernels", kernel_id, "interrupt")
@@ -59,6 +82,7 @@ class Kernels:
 
     def shutdown(self, kernel_id: str) -> None:
         self._rest.request("DELETE", "kernels", kernel_id, timeout=120)
+        self.known.discard(kernel_id)
 
 
 class Sessions:
@@ -68,19 +92,18 @@ class Sessions:
         self._rest = rest
 
     def list(self) -> list[Model]:
+        """The sessions; none where the server offers no sessions (a gateway)."""
+        if not self._rest.capabilities.sessions:
+            return []
         return self._rest.request("GET", "sessions")
 
     def get(self, session_id: str) -> Model:
         return self._rest.request("GET", "sessions", session_id)
 
     def find(self, path: str) -> Model | None:
-        """The session bound to ``path``, if there is one. None too where the server does not
-        let sessions be listed (a Kernel Gateway forbids it by default) or has no sessions API."""
-        try:
-            sessions = self.list()
-        except (AuthenticationError, NotFound):
-            return None  # whatever is done next with the path (create, attach) still says why
-        return next((s for s in sessions if s.get("path") == path), None)
+        """The session bound to ``path``, if there is one (never one where the server offers no
+        sessions)."""
+        return next((s for s in self.list() if s.get("path") == path), None)
 
     def create(
         self,
@@ -95,8 +118,8 @@ class Sessions:
         kernel: Model = {}
         if kernel_id:
             kernel["id"] = kernel_id
-        elif kernel_name:
-            kernel["name"] = kernel_name
+        else:  # named always: jupyverse starts no kernel for a session without a kernel name
+            kernel["name"] = kernel_name or Kernelspecs(self._rest).default()
         body = {"path": path, "name": name or path.rsplit("/", 1)[-1], "type": type, "kernel": kernel}
         return self._rest.request("POST", "sessions", json_body=body, timeout=120)
 

@@ -10,38 +10,25 @@ from typing import Any
 import requests
 from urllib3.exceptions import LocationParseError
 
+from .auth import XSRF_COOKIE, ServerAuth
+from .capabilities import Capabilities, detect
 from .errors import (
     AuthenticationError,
     NotAJupyterServer,
     NotFound,
+    NotPermitted,
     ServerError,
     ServerUnreachable,
     UsageError,
 )
 from .urls import ServerURL
+from .wslog import RedactSecrets
 
 log = logging.getLogger("remote_magic")
+# urllib3 logs each request line at DEBUG: keep the one ?token= request (jupyverse) out of it
+logging.getLogger("urllib3.connectionpool").addFilter(RedactSecrets())
 
 DEFAULT_TIMEOUT = 30.0
-
-
-class TokenAuth(requests.auth.AuthBase):
-    """Adds ``Authorization: token …``; its repr never shows the token."""
-
-    def __init__(self, token: str | None):
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._token:
-            request.headers["Authorization"] = f"token {self._token}"
-        return request
-
-    def header_lines(self) -> list[str]:
-        """The same header for a websocket handshake."""
-        return [f"Authorization: token {self._token}"] if self._token else []
-
-    def __repr__(self) -> str:
-        return "TokenAuth(<token hidden>)" if self._token else "TokenAuth(None)"
 
 
 class RestClient:
@@ -57,9 +44,16 @@ class RestClient:
         timeout: float = DEFAULT_TIMEOUT,
     ):
         self.url = url
-        self.auth = TokenAuth(token)
         self.timeout = timeout
+        #: False once the server answered a kernel websocket handshake without selecting the
+        #: subprotocol asked for (the classic Notebook server): later handshakes ask for none.
+        self.selects_subprotocol = True
+        #: True once the server accepted these credentials: a bare 403 is then not about them.
+        self.credentials_proven = False
+        self._capabilities: Capabilities | None = None
+        self._xsrf_asked = False  # a server that gives no _xsrf cookie is asked once only
         self.http = requests.Session()
+        self.auth = ServerAuth(token, self.http.cookies)
         self.http.auth = self.auth
         self.http.headers["User-Agent"] = "remote_magic"
         if ca_bundle:
@@ -76,6 +70,47 @@ class RestClient:
     def verify(self) -> bool | str:
         return self.http.verify
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the server is and offers, asked once (see :mod:`remote_magic.capabilities`)."""
+        if self._capabilities is None:
+            self._capabilities = detect(self)
+        return self._capabilities
+
+    def login(self, password: str) -> None:
+        """Log in with ``password`` as a browser does (``POST login``, a form with ``_xsrf``); the
+        session cookie then authenticates REST and websockets. The password is not kept."""
+        self._page("GET", "login")  # sets the _xsrf cookie the form must echo
+        response = self._page("POST", "login", data={"password": password, XSRF_COOKIE: self.auth.xsrf or ""})
+        if response.status_code == 404:
+            raise NotAJupyterServer(f"{self.url} has no login page; it takes a token: use --token-env VAR.")
+        location = response.headers.get("Location", "")
+        if response.status_code not in (302, 303) or "/login" in location:
+            raise AuthenticationError(f"{self.url} refused the password (HTTP {response.status_code}); check it and connect again.")
+        self.auth.logged_in = True
+
+    def token_cookie(self) -> None:
+        """``GET api/kernelspecs?token=…`` once, for a server that takes the token only that way
+        and answers with a cookie (jupyverse); the token is redacted from urllib3's log."""
+        self._page("GET", "api/kernelspecs", params=self.auth.token_params())
+        self.auth.token_cookie = True
+
+    def status(self, *path: str) -> int:
+        """The HTTP status of ``GET api/<path>``, redirects not followed, nothing raised for it."""
+        return self._page("GET", "/".join(("api", *path))).status_code
+
+    def _ensure_xsrf(self) -> None:
+        """Without a token, Jupyter checks XSRF on writes and downloads: get the cookie, once."""
+        if not self.auth.has_token and not self.auth.xsrf and not self._xsrf_asked:
+            self._xsrf_asked = True
+            self._page("GET", "login")  # sets _xsrf, whatever the status
+
+    def _page(self, method: str, page: str, **options: Any) -> requests.Response:
+        """``page`` under the base path, its answer left undecoded (the caller reads the status)."""
+        response = self._send(method, str(self.url) + page, **options)
+        response.close()
+        return response
+
     def request(
         self,
         method: str,
@@ -84,16 +119,24 @@ class RestClient:
         query: dict[str, str] | None = None,
         expect_json: bool = True,
         timeout: float | None = None,
+        response_headers: dict[str, str] | None = None,
     ) -> Any:
-        """Call ``api/<path>``; return the decoded JSON (None for an empty answer)."""
+        """Call ``api/<path>``; return the decoded JSON (None for an empty answer). What the server
+        does not offer raises NotOffered without a request; ``response_headers`` gets the headers."""
+        if self._capabilities is not None:
+            self._capabilities.require(method, path, str(self.url))
+        self._ensure_xsrf()
         url = self.url.api(*path, query=query)
         where = "api/" + "/".join(p.strip("/") for p in path if p)
         response = self._send(method, url, json=json_body, timeout=timeout)
+        if response_headers is not None:
+            response_headers.update(response.headers)
         return self._decode(response, method, where, expect_json)
 
     def stream(self, url: str, where: str) -> requests.Response:
         """``GET url`` (a URL of this server outside ``api/``, e.g. ``files/…``) with the body left
         to stream; error statuses raise like :meth:`request`. Close the response when done."""
+        self._ensure_xsrf()
         response = self._send("GET", url, stream=True)
         if response.status_code >= 300:
             with response:
@@ -128,11 +171,12 @@ class RestClient:
     def _decode(self, response: requests.Response, method: str, where: str, expect_json: bool) -> Any:
         status = response.status_code
         body = _json_or_none(response)
-        if status in (401, 403):
-            raise AuthenticationError(
-                f"{self.url} refused the request (HTTP {status}): the token is missing or wrong; "
-                "set JUPYTER_TOKEN or use --token-env VAR with the server's token."
-            )
+        reason = _message(body)
+        if status == 401 or (status == 403 and reason in _BARE_403 and not self.credentials_proven):
+            raise AuthenticationError(f"{self.url} refused the request (HTTP {status}): {self.auth.refused()}.")
+        if status == 403:
+            why = reason if reason not in _BARE_403 else "it forbids this request"
+            raise NotPermitted(f"{self.url} refused {method} {where} (HTTP 403): {why}")
         if 300 <= status < 400:
             raise NotAJupyterServer(
                 f"{self.url} redirected {where} to {response.headers.get('Location', '?')!r}; "
@@ -166,6 +210,9 @@ class RestClient:
     def close(self) -> None:
         self.http.close()
 
+
+#: What a 403 says when it says nothing more (a wrong token on Jupyter Server, or a forbidden listing).
+_BARE_403 = {"", "Forbidden"}
 
 #: Statuses a proxy (nginx, JupyterHub's proxy, a load balancer) answers for the server behind it.
 _PROXY_STATUSES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}

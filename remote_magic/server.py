@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import threading
+import uuid
 from typing import Any
 
+from .capabilities import Capabilities
 from .channel import KernelChannel
 from .contents import Contents
 from .errors import NotAJupyterServer, NotFound
@@ -16,10 +19,16 @@ from .urls import ServerURL, parse_server_url
 
 
 class Server:
-    """A Jupyter Server, JupyterHub single-user server or Kernel Gateway.
+    """A Jupyter Server, JupyterHub single-user server, classic Notebook server, Kernel or
+    Enterprise Gateway, or jupyverse (see :attr:`capabilities`).
 
     ``url`` may carry ``?token=``: it is taken and stripped at once. Without it the token comes from
-    ``token``, else from the ``JUPYTER_TOKEN`` environment variable, else none is sent.
+    ``token``, else from the ``JUPYTER_TOKEN`` environment variable, else none is sent. With
+    ``password`` (and no token) the server is logged in to at once, as a browser does; the password
+    is not kept. Without either, the server's cookies (and XSRF check) are used as a browser's.
+
+    On a gateway, kernels start with ``KERNEL_USERNAME`` (``kernel_username``, else
+    ``$KERNEL_USERNAME``, else the local user), the local ``KERNEL_*`` variables and ``kernel_env``.
 
     Kernel websockets: ``ping_timeout`` seconds of silence, although pinged, mean the link is dead
     (a cell waiting on it fails with ConnectionLost within twice that); ``start_timeout`` is how long
@@ -37,11 +46,22 @@ class Server:
         protocol: str = "auto",
         ping_timeout: float = 10.0,
         start_timeout: float = 120.0,
+        password: str | None = None,
+        kernel_username: str | None = None,
+        kernel_env: dict[str, str] | None = None,
     ):
         self.url: ServerURL
         self.url, url_token = parse_server_url(url)
-        token = token or url_token or os.environ.get("JUPYTER_TOKEN") or None
+        token = token or url_token or (None if password else os.environ.get("JUPYTER_TOKEN")) or None
         self._rest = RestClient(self.url, token, verify=verify, ca_bundle=ca_bundle, timeout=timeout)
+        if password and not token:
+            try:
+                self._rest.login(password)
+            except Exception:
+                self._rest.close()
+                raise
+        self.kernel_username = kernel_username  # None: $KERNEL_USERNAME, else the local user
+        self.kernel_env = dict(kernel_env or {})
         self.protocol = protocol
         self.ping_timeout = ping_timeout
         self.start_timeout = start_timeout
@@ -57,7 +77,12 @@ class Server:
 
     @property
     def has_token(self) -> bool:
-        return bool(self._rest.auth.header_lines())
+        return self._rest.auth.has_token
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The server's kind and what it offers (asked once; proves the credentials)."""
+        return self._rest.capabilities
 
     # ------------------------------------------------------------------ server-wide calls
 
@@ -66,6 +91,8 @@ class Server:
         try:
             body = self._rest.request("GET")
         except NotFound:
+            if self.capabilities.kind == "jupyverse":
+                return self.capabilities.version or "?"
             raise NotAJupyterServer(
                 f"{self.url} has no Jupyter API (/api is not found); check the URL and its base path."
             ) from None
@@ -97,8 +124,23 @@ class Server:
         return RemoteKernel(self, kernel_id)
 
     def start_kernel(self, name: str | None = None, path: str | None = None) -> RemoteKernel:
-        """Start a kernel of the kernelspec ``name`` (the server's default if None)."""
-        return RemoteKernel(self, self.kernels.start(name, path)["id"])
+        """Start a kernel of the kernelspec ``name`` (the server's default if None). jupyverse
+        starts kernels only in sessions: there the kernel gets a session of its own."""
+        if self.capabilities.kind == "jupyverse":
+            own = f"{(path or 'remote_magic').strip('/')}/kernel-{uuid.uuid4().hex[:12]}.ipynb"
+            kernel_id = self.sessions.create(own, kernel_name=name)["kernel"]["id"]
+            self.kernels.known.add(kernel_id)
+            return RemoteKernel(self, kernel_id)
+        return RemoteKernel(self, self.kernels.start(name, path, self.start_env())["id"])
+
+    def start_env(self) -> dict[str, str]:
+        """The environment a new kernel is given: on a gateway ``KERNEL_USERNAME`` and every
+        ``KERNEL_*`` variable, as its own clients send (JupyterLab's gateway client); else none."""
+        if not self.capabilities.gateway:
+            return {}
+        env = {name: value for name, value in os.environ.items() if name.startswith("KERNEL_")}
+        env["KERNEL_USERNAME"] = self.kernel_username or env.get("KERNEL_USERNAME") or getpass.getuser()
+        return {**env, **self.kernel_env}
 
     def channel(self, kernel_id: str) -> KernelChannel:
         """The one websocket of this process to ``kernel_id`` (a second would evict the first)."""

@@ -33,6 +33,14 @@ class HandshakeTimeout(ConnectionLost):
     (it holds the handshake until the kernel answers, so a kernel still starting looks like this)."""
 
 
+class _NoSubprotocol(Exception):
+    """The server completed the handshake without selecting the subprotocol asked for."""
+
+
+#: websocket-client's complaint about a handshake answer, e.g. one that selects no subprotocol.
+_BAD_HEADER = "Invalid WebSocket Header"
+
+
 class KernelSocket:
     """One websocket connection to ``/api/kernels/{id}/channels``."""
 
@@ -59,9 +67,30 @@ class KernelSocket:
 
     def connect(self, timeout: float) -> None:
         """Open the websocket; raise AuthenticationError/NotFound (final), HandshakeTimeout or
-        ConnectionLost (worth retrying)."""
+        ConnectionLost (worth retrying).
+
+        With protocol "auto" the v1 subprotocol is asked for unless this server is known to select
+        none (the classic Notebook server); a server that accepts the handshake without selecting
+        one is remembered as such (``rest.selects_subprotocol``) and asked again without it, once."""
+        asks_v1 = self.protocol_choice == "v1" or (self.protocol_choice == "auto" and self._rest.selects_subprotocol)
+        try:
+            ws = self._handshake(timeout, [protocol.V1_SUBPROTOCOL] if asks_v1 else None)
+        except _NoSubprotocol:
+            if self.protocol_choice == "v1":
+                raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.") from None
+            ws = self._handshake(timeout, None)
+            self._rest.selects_subprotocol = False  # it worked without: remember it for this server
+        chosen = ws.getsubprotocol()
+        if self.protocol_choice == "v1" and chosen != protocol.V1_SUBPROTOCOL:
+            ws.close()
+            raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.")
+        self.v1 = chosen == protocol.V1_SUBPROTOCOL
+        ws.settimeout(self.quiet)
+        self._ping_sent = None
+        self._ws = ws
+
+    def _handshake(self, timeout: float, subprotocols: list[str] | None) -> websocket.WebSocket:
         url = self._rest.url.websocket("kernels", self.kernel_id, "channels", query={"session_id": self.session_id})
-        subprotocols = None if self.protocol_choice == "legacy" else [protocol.V1_SUBPROTOCOL]
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True, sslopt=self._sslopt())
         try:
             ws.connect(url, header=self._rest.auth.header_lines(), subprotocols=subprotocols, timeout=timeout)
@@ -72,19 +101,20 @@ class KernelSocket:
             raise HandshakeTimeout(
                 f"Kernel {self.kernel_id} on {self._rest.url} did not finish the websocket handshake in {timeout:g}s."
             ) from None
-        except (OSError, websocket.WebSocketException) as exc:
-            raise ConnectionLost(
-                f"Cannot open the websocket of kernel {self.kernel_id} on {self._rest.url} "
-                f"({type(exc).__name__}); check the server is running."
-            ) from None
-        chosen = ws.getsubprotocol()
-        if self.protocol_choice == "v1" and chosen != protocol.V1_SUBPROTOCOL:
-            ws.close()
-            raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.")
-        self.v1 = chosen == protocol.V1_SUBPROTOCOL
-        ws.settimeout(self.quiet)
-        self._ping_sent = None
-        self._ws = ws
+        except websocket.WebSocketException as exc:
+            ws.abort()
+            if subprotocols and str(exc) == _BAD_HEADER:  # accepted, but no subprotocol selected
+                raise _NoSubprotocol() from None
+            raise self._lost(exc) from None
+        except OSError as exc:
+            raise self._lost(exc) from None
+        return ws
+
+    def _lost(self, exc: Exception) -> ConnectionLost:
+        return ConnectionLost(
+            f"Cannot open the websocket of kernel {self.kernel_id} on {self._rest.url} "
+            f"({type(exc).__name__}); check the server is running."
+        )
 
     def _sslopt(self) -> dict[str, Any]:
         verify = self._rest.verify
@@ -97,7 +127,7 @@ class KernelSocket:
     def _handshake_error(self, status: int) -> Exception:
         if status in (401, 403):
             return AuthenticationError(
-                f"{self._rest.url} refused the kernel websocket (HTTP {status}); check the token."
+                f"{self._rest.url} refused the kernel websocket (HTTP {status}): {self._rest.auth.refused()}."
             )
         if status == 404:
             return NotFound(f"Kernel {self.kernel_id} does not exist on {self._rest.url}; list kernels to pick one.")

@@ -20,6 +20,8 @@ from remote_magic import Registry, Server  # noqa: E402
 from remote_magic.errors import NotFound  # noqa: E402
 from remote_magic.launch import LaunchedServer  # noqa: E402
 
+pytest_plugins = ["servers"]  # fixtures of servers other than token Jupyter Server 2 (tests/servers.py)
+
 
 @pytest.fixture(scope="session")
 def jupyter_server(tmp_path_factory):

@@ -2,75 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import sys
-import tempfile
-import time
-
 import pytest
-import requests
 
 from remote_magic import AuthenticationError, NotFound, Registry, Server
-from remote_magic.launch import free_port
-
-
-class KernelGateway:
-    """``python -m kernel_gateway`` on 127.0.0.1 with a random port and token (passed by environment)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.token = secrets.token_hex(24)
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = tempfile.TemporaryFile()
-        env = {**os.environ, "KG_AUTH_TOKEN": self.token}
-        env.pop("KG_LIST_KERNELS", None)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kernel_gateway",
-                "--KernelGatewayApp.ip=127.0.0.1",
-                f"--KernelGatewayApp.port={self.port}",
-                "--KernelGatewayApp.port_retries=0",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Kernel Gateway exited at start: {self.log_text()[-2000:]}")
-            try:
-                if requests.get(self.url + "api", headers={"Authorization": f"token {self.token}"}, timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the Kernel Gateway did not answer within 60 s")
-
-    def log_text(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace").replace(self.token, "<token>")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.log.close()
+from servers import kernel_gateway, new_token
 
 
 @pytest.fixture(scope="module")
 def gateway():
-    kg = KernelGateway()
+    token = new_token()
+    kg = kernel_gateway(token)
     yield kg
     kg.stop()
 

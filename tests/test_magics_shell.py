@@ -45,7 +45,7 @@ def test_connect_prints_one_line_without_the_token(jupyter_server, ip, capsys):
     line = out.out.strip()
     assert "\n" not in line
     assert line.startswith("Connected 'second': " + jupyter_server.url)
-    assert "Jupyter server 2." in line and "user " in line and "kernel" in line
+    assert "Jupyter Server 2." in line and "user " in line and "kernel" in line
     assert jupyter_server.token not in out.out + out.err
     assert remote_magic.registry.current.name == "second"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import requests.cookies
 
 import remote_magic
 from remote_magic import (
@@ -23,8 +24,9 @@ from remote_magic import (
     Server,
     ServerUnreachable,
 )
+from remote_magic.auth import ServerAuth
 from remote_magic.launch import free_port, launched_server
-from remote_magic.rest import RestClient, TokenAuth
+from remote_magic.rest import RestClient
 from remote_magic.urls import parse_server_url
 
 WRONG = "wrong-" + "9f3c" * 8  # a bad token must not leak either
@@ -107,7 +109,7 @@ def test_token_is_in_no_log_no_error_no_repr_no_url(jupyter_server, all_logs, ht
             registry,
             server._rest,
             server._rest.auth,
-            TokenAuth(token),
+            ServerAuth(token, requests.cookies.RequestsCookieJar()),
             kernel.channel,
             kernel,
             server.url,
@@ -167,10 +169,10 @@ def http_server_url():
 
 
 def test_token_auth_sends_the_header_but_never_shows_it():
-    auth = TokenAuth("s3cr3t-value")
+    auth = ServerAuth("s3cr3t-value", requests.cookies.RequestsCookieJar())
     assert auth.header_lines() == ["Authorization: token s3cr3t-value"]
     assert "s3cr3t-value" not in repr(auth)
-    assert repr(TokenAuth(None)) == "TokenAuth(None)" and TokenAuth(None).header_lines() == []
+    assert ServerAuth(None, requests.cookies.RequestsCookieJar()).header_lines() == []
 
 
 def test_a_launched_server_and_its_kernels_get_no_token(remote_shell, jupyter_server, monkeypatch):

@@ -21,6 +21,7 @@ from . import Context, arg, command
 
 _CONNECT_EPILOG = """\
 The token: prefer --token-env VAR or the JUPYTER_TOKEN variable, or --ask-token for a hidden prompt.
+A server with a password and no token: --password-env VAR or --ask-password logs in as a browser does.
 A server running on this machine needs none of these: its token is read from its runtime file
 (see %remote servers) and never shown.
 A URL with ?token=... is accepted; the token is stripped at once and never shown, but it stays in the
@@ -38,6 +39,9 @@ cell's source, so avoid that form in notebooks you share."""
     arg("--name", "-n", help="connection name (default: from the host); an existing one is replaced"),
     arg("--token-env", metavar="VAR", help="read the token from environment variable VAR"),
     arg("--ask-token", action="store_true", help="ask for the token with a hidden prompt"),
+    arg("--password-env", metavar="VAR", help="log in with the password in environment variable VAR (a server without a token)"),
+    arg("--ask-password", action="store_true", help="ask for the login password with a hidden prompt"),
+    arg("--kernel-username", metavar="NAME", help="KERNEL_USERNAME for kernels started on a gateway (default: $KERNEL_USERNAME, else the local user)"),
     arg("--kernel", metavar="SPEC", help="kernelspec for kernels started on first use"),
     arg("--server", metavar="NAME", help="on a JupyterHub: your named server NAME (default: your default server)"),
     arg("--insecure", action="store_true", help="do not verify TLS certificates (trusted networks only)"),
@@ -54,7 +58,8 @@ def connect(context: Context, options: argparse.Namespace) -> None:
     url = options.url or os.environ.get("JUPYTER_SERVER_URL") or _only_local_server(context)
     _, url_token = parse_server_url(url)  # %remote has masked it in the history already
     token = getpass.getpass("Token: ") if options.ask_token else None
-    if not (token or url_token or options.token_env):
+    password = getpass.getpass("Password: ") if options.ask_password else None
+    if not (token or url_token or options.token_env or password or options.password_env):
         local = find_running(url)
         token = local.token if local is not None and local.token else None
     hub_server = _through_hub(url, options, token or url_token)
@@ -65,6 +70,9 @@ def connect(context: Context, options: argparse.Namespace) -> None:
         name=options.name,
         token=token,
         token_env=options.token_env,
+        password=password,
+        password_env=options.password_env,
+        kernel_username=options.kernel_username,
         kernel_name=options.kernel,
         verify=not options.insecure,
         ca_bundle=options.ca_bundle,
@@ -140,15 +148,23 @@ def server_table(registry: Registry, servers: list[ServerInfo]) -> Table:
 
 
 def describe(connection: Any) -> str:
-    """The one line ``connect`` prints: name, URL, version, user, kernel count."""
+    """The one line ``connect`` prints: name, URL, kind and version, user, kernel count, and what
+    the server does not offer."""
     server = connection.server
+    caps = server.capabilities
     me = server.me() or {}
     user = (me.get("identity") or {}).get("name") or (me.get("identity") or {}).get("username") or "-"
-    kernels = len(server.kernels.list())
+    if caps.kernel_listing:
+        kernels = len(server.kernels.list())
+        running = f"{kernels} kernel{'s' if kernels != 1 else ''} running"
+    else:
+        running = "kernels not listed"
     reattached = f"; re-attached to kernel {connection.kernel.id}" if connection.kernel is not None else ""
+    absent = [name.replace("_", " ") for name, offered in caps.offers().items() if not offered]
+    lacks = f"; it offers no {', no '.join(absent)}" if absent else ""
     return (
-        f"Connected {connection.name!r}: {server.url} (Jupyter server {server.version()}, user {user}, "
-        f"{kernels} kernel{'s' if kernels != 1 else ''} running{reattached})"
+        f"Connected {connection.name!r}: {server.url} ({caps.label} {caps.version or '?'}, user {user}, "
+        f"{running}{reattached}{lacks})"
     )
 
 

@@ -40,10 +40,12 @@ def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
 )
 def kernels(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
+    caps = connection.server.capabilities
+    known = "" if caps.kernel_listing else f" known to this connection (a {caps.label} does not list the others)"
     return Table(
         overview(connection).kernels,
         ["current", "id", "name", "state", "last_activity", "connections", "sessions", "started"],
-        title=f"Kernels on {connection.server.url}",
+        title=f"Kernels on {connection.server.url}{known}",
         formatters={
             "current": _mark,
             "last_activity": short_time,
@@ -61,6 +63,7 @@ def kernels(context: Context, options: argparse.Namespace) -> Table:
 )
 def sessions(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
+    connection.server.capabilities.require("GET", ("sessions",), str(connection.server.url))
     return Table(
         overview(connection).sessions,
         ["current", "path", "kernel_id", "kernel_name", "state", "last_activity", "connections"],
