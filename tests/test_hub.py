@@ -47,7 +47,7 @@ def test_connect_from_the_root_starts_the_server_runs_cells_and_reconnects(hub, 
     out = capsys.readouterr()
     assert "JupyterHub: 0% Server requested" in out.err
     assert f"JupyterHub: 100% Server ready at /user/{user}/" in out.err
-    assert out.out.startswith(f"Connected 'hub': {hub.url}user/{user}/ (Jupyter server ")
+    assert out.out.startswith(f"Connected 'hub': {hub.url}user/{user}/ (JupyterHub single-user server ")
     assert f"user {user}," in out.out
     assert hub.server_ready(user)
     connection = remote_magic.registry.get("hub")
