@@ -153,6 +153,7 @@ def kernel_gateway(token: str) -> ServerProcess:
         env=env,
         ready=_answers("api", Authorization=f"token {token}"),
         token=token,
+        cwd=tempfile.mkdtemp(prefix="remote_magic-gateway-"),  # its kernels' working directory
     )
 
 
@@ -174,6 +175,7 @@ def enterprise_gateway(token: str, *, unauthorized_users: Sequence[str] = ("mall
         env={"EG_AUTH_TOKEN": token},
         ready=_answers("api", Authorization=f"token {token}"),
         token=token,
+        cwd=tempfile.mkdtemp(prefix="remote_magic-gateway-"),  # its kernels' working directory
     )
 
 
