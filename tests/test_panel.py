@@ -9,7 +9,8 @@ import pytest
 
 from remote_magic import Registry
 from remote_magic.launch import LaunchedServer
-from remote_magic.panel import Panel, PanelModel, show_panel
+from remote_magic.panel import Panel, show_panel
+from remote_magic.panel_model import PanelModel
 
 
 @pytest.fixture

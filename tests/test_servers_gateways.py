@@ -14,7 +14,7 @@ from servers import (
 )
 
 from remote_magic import NotOffered, NotPermitted, Registry, Server
-from remote_magic.panel import PanelModel
+from remote_magic.panel_model import PanelModel
 
 GATEWAY = {"contents": False, "sessions": False, "kernel_listing": False}
 DOCUMENTED = {
