@@ -3,17 +3,15 @@ spawner, the dummy authenticator, and all its state (sqlite, cookie secret, home
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+
+from servers import ServerProcess
 
 from remote_magic.launch import free_port
 
@@ -90,27 +88,13 @@ class JupyterHub:
                 admin_token=self.admin_token,
             )
         )
-        self.log = open(Path(self.state) / "hub.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        self.server = ServerProcess(
             [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            port=self.port,
+            ready=lambda url: requests.get(url + "hub/api/", timeout=2).ok,
             cwd=self.state,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            secrets=[self.admin_token],
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterHub exited at start: {self.log_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "hub/api/", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"JupyterHub did not answer within 90 s: {self.log_text()[-3000:]}")
 
     def api(self, method: str, path: str, **options) -> requests.Response:
         """A hub API call as the test's admin service."""
@@ -135,16 +119,6 @@ class JupyterHub:
         path = f"users/{name}/servers/{server}" if server else f"users/{name}/server"
         requests.delete(f"{self.url}hub/api/{path}", headers={"Authorization": f"token {self.admin_token}"}, timeout=60)
 
-    def log_text(self) -> str:
-        return (Path(self.state) / "hub.log").read_text(errors="replace").replace(self.admin_token, "<token>")
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # the hub stops its proxy and the user servers
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.log.close()
+        self.server.stop()  # SIGTERM: the hub stops its proxy and the user servers
         shutil.rmtree(self.state, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,15 +38,19 @@ def server_root(tmp_path_factory: Any, name: str) -> str:
     return str(root)
 
 
+def missing(reason: str) -> None:
+    """A component the tests need is not here: skip with ``reason``, but fail on CI (``CI=true``),
+    which must test everything."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def venv_python(name: str) -> str:
     """The Python of the cached venv ``.venv-<name>/`` (``make servers`` creates it)."""
-    python = ROOT / f".venv-{name}" / "bin" / "python"
     if not (ROOT / f".venv-{name}" / ".installed").exists():
-        reason = f".venv-{name}/ is missing: run `make servers` to create it"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return str(python)
+        missing(f".venv-{name}/ is missing: run `make servers` to create it")
+    return str(ROOT / f".venv-{name}" / "bin" / "python")
 
 
 class ServerProcess:
@@ -72,7 +77,13 @@ class ServerProcess:
         child_env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
         child_env.update(env or {})
         self.process = subprocess.Popen(
-            list(argv), env=child_env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            list(argv),
+            env=child_env,
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: stop() can end what it started too
         )
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
@@ -100,7 +111,7 @@ class ServerProcess:
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
         self.log.close()
 

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from hubserver import JupyterHub, missing_component
+from servers import missing
 
 import remote_magic
 from remote_magic.errors import (
@@ -22,11 +23,9 @@ from remote_magic.hub import hub_prefix, user_server_url
 
 @pytest.fixture(scope="module")
 def hub():
-    missing = missing_component()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"JupyterHub tests cannot run: {missing}")
-        pytest.skip(missing)
+    reason = missing_component()
+    if reason:
+        missing(f"JupyterHub tests cannot run: {reason}")
     started = JupyterHub()
     yield started
     started.stop()
