@@ -208,3 +208,35 @@ def test_reconnect_to_a_deleted_kernel_stops_at_the_404(jupyter_server):
     assert channel.is_closed
     assert calls[0] == 1 and channel.reconnects == 0  # one refused handshake, no retries
     server.close()
+
+
+def test_a_kernel_interrupted_by_someone_else_is_checked_and_reported_as_an_interrupt(jupyter_server, fresh_kernel):
+    # A restart by another client interrupts first; a plain interrupt by another client must not be
+    # taken for one: the channel asks which process answers, and it is still the same.
+    other = Server(jupyter_server.url, jupyter_server.token)
+    try:
+        before = fresh_kernel.channel.probes_answered
+        messages = []
+        for msg in fresh_kernel.execute("print('working', flush=True)\nimport time\ntime.sleep(120)", timeout=90):
+            messages.append(msg)
+            if msg["msg_type"] == "stream":
+                other.kernels.interrupt(fresh_kernel.id)
+        reply = [m for m in messages if m["channel"] == "shell"][-1]
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert fresh_kernel.channel.probes_answered > before  # confirmed with the kernel, not assumed
+        assert fresh_kernel.run("print('same kernel')", timeout=60).text() == "same kernel\n"
+    finally:
+        other.close()
+
+
+def test_a_shutdown_reply_broadcast_by_the_kernel_reaches_every_pending_request():
+    from remote_magic.protocol import new_message
+    from remote_magic.router import Event, Router
+
+    router = Router()
+    pending = router.open(new_message("execute_request", {}, session="me"))
+    for restart, state in ((True, "restarting"), (False, "shutdown")):
+        reply = new_message("shutdown_reply", {"restart": restart}, session="server", channel="iopub")
+        router.route(reply)
+        event = pending.inbox.get_nowait()
+        assert isinstance(event, Event) and event.kind == "gone" and event.detail["state"] == state
