@@ -63,6 +63,7 @@ class KernelLink:
         self.ping_timeout = ping_timeout
         self.start_timeout = start_timeout
         self.kernel_info: Message | None = None
+        self.state = ObservedState()
         self.reconnects = 0
         self.malformed_frames = 0
         self.probes_answered = 0
@@ -204,6 +205,7 @@ class KernelLink:
                     return
                 continue
             if msg is not None:
+                self.state.see(msg)
                 try:
                     self._router.route(msg)
                 except Exception:  # a bug in routing must not stop the reader
@@ -233,6 +235,7 @@ class KernelLink:
             self._socket = socket
             self.reconnects += 1
             self._router.gaps.watch()
+            self.state.forget()
             self._connected.set()
             log.info("Reconnected to kernel %s", self.kernel_id)
             return True
@@ -271,3 +274,38 @@ class KernelLink:
             if self._closed or time.monotonic() >= deadline or not (self._reader and self._reader.is_alive()):
                 return False
         return True
+
+
+class ObservedState:
+    """The kernel's execution state as its IOPub status messages tell it: truer than a server's
+    model, which some servers never update. Busy while any request it began is not yet idle (a
+    control request answered during a long cell is busy and idle within the cell's busy time)."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._state: str | None = None
+
+    @property
+    def value(self) -> str | None:
+        """``busy``, ``idle``, ``starting``, ``restarting`` or ``dead``; None when unknown."""
+        if self._state in ("busy", "idle"):
+            return "busy" if self._busy else "idle"
+        return self._state
+
+    def see(self, msg: Message) -> None:
+        if msg["msg_type"] != "status" or msg["channel"] != "iopub":
+            return
+        state = msg["content"].get("execution_state")
+        parent = protocol.parent_msg_id(msg)
+        if state == "busy" and parent:
+            self._busy.add(parent)
+        elif state == "idle" and parent:
+            self._busy.discard(parent)
+        else:
+            self._busy.clear()  # the server's own restarting/dead, or a kernel starting again
+        self._state = state
+
+    def forget(self) -> None:
+        """Messages may have been lost (the link was down): unknown until the next status."""
+        self._busy.clear()
+        self._state = None

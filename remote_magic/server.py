@@ -157,6 +157,13 @@ class Server:
                 self._channels[kernel_id] = channel
             return channel
 
+    def observed_state(self, kernel_id: str) -> str | None:
+        """The execution state this process last saw on its open websocket to ``kernel_id``
+        (None without one): what the kernel itself says, where a server's model may lag."""
+        with self._channels_lock:
+            channel = self._channels.get(kernel_id)
+        return channel.state.value if channel is not None and channel.is_open else None
+
     def forget_channel(self, kernel_id: str) -> None:
         with self._channels_lock:
             channel = self._channels.pop(kernel_id, None)

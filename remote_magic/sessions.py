@@ -204,7 +204,7 @@ def overview(connection: Connection) -> Overview:
             "current": k["id"] == current,
             "id": k["id"],
             "name": k.get("name"),
-            "state": k.get("execution_state"),
+            "state": server.observed_state(k["id"]) or k.get("execution_state"),
             "last_activity": k.get("last_activity"),
             "connections": k.get("connections"),
             "sessions": [s["path"] for s in sessions if s["kernel"]["id"] == k["id"]],
@@ -221,7 +221,7 @@ def overview(connection: Connection) -> Overview:
             "type": s.get("type"),
             "kernel_id": s["kernel"]["id"],
             "kernel_name": s["kernel"].get("name"),
-            "state": s["kernel"].get("execution_state"),
+            "state": server.observed_state(s["kernel"]["id"]) or s["kernel"].get("execution_state"),
             "last_activity": s["kernel"].get("last_activity"),
             "connections": s["kernel"].get("connections"),
         }

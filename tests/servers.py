@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,9 @@ from typing import Any
 import pytest
 import requests
 
+import remote_magic
 from remote_magic.launch import TOKEN_VARIABLES, free_port
+from remote_magic.panel_model import PanelModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,8 +258,13 @@ def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool], 
     assert isinstance(stopped.error_in_exec, ExecutionTimeout)
     assert "KeyboardInterrupt" in capsys.readouterr().err
     assert shell.run_cell("%%remote --timeout 30\n'alive'").success
+    interrupted = _interrupted_by_the_magic(shell, capsys)
+    assert interrupted.ename == "KeyboardInterrupt", interrupted
     own = shell.run_line_magic("remote", "connections")[0]["kernel"]
     assert own in [row["id"] for row in shell.run_line_magic("remote", "kernels")]
+    panel = PanelModel(remote_magic.registry)
+    panel.refresh()
+    assert panel.refresh_error == "" and own in [row["id"] for row in panel.kernels], panel.refresh_error
 
     def absent(command: str) -> None:
         with pytest.raises(NotOffered) as info:
@@ -292,6 +300,25 @@ def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool], 
     shell.run_line_magic("remote", "disconnect")
     assert "stopped 1 kernel" in capsys.readouterr().out
     return line
+
+
+def _interrupted_by_the_magic(shell: Any, capsys: Any) -> Any:
+    """Run a long loop on the connection's kernel from another thread, ``%remote interrupt`` it once
+    it has started, and return the remote error the loop ended with (None if it was not stopped)."""
+    kernel = remote_magic.registry.get().kernel_for(None)
+    started, outcome = threading.Event(), []
+    looping = "print('started', flush=True)\nimport time\nfor _ in range(600): time.sleep(0.1)"
+    worker = threading.Thread(
+        target=lambda: outcome.append(kernel.run(looping, on_message=lambda msg: started.set() if msg["msg_type"] == "stream" else None)),
+        daemon=True,
+    )
+    worker.start()
+    assert started.wait(60), "the loop never started"
+    shell.run_line_magic("remote", "interrupt")
+    assert "Interrupted kernel" in capsys.readouterr().out
+    worker.join(30)
+    assert outcome, "the loop was not stopped by the interrupt"
+    return outcome[0].error()
 
 
 def documented() -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -52,9 +53,8 @@ def sync_playwright():
     return sync_playwright()
 
 
-@pytest.fixture
-def jupyterlab(jupyter_server, tmp_path):
-    """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
+def start_jupyterlab(tmp_path: Path, notebook_name: str, cells: list[str], env: dict[str, str]) -> LaunchedServer:
+    """JupyterLab on 127.0.0.1 serving one notebook of ``cells``; its kernels get ``env``."""
     config = tmp_path / "config"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
@@ -74,17 +74,40 @@ def jupyterlab(jupyter_server, tmp_path):
     )
     root = tmp_path / "lab"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "panel.ipynb")
+    nbformat.write(notebook, root / notebook_name)
     env = {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "RM_TEST_URL": jupyter_server.url,
-        "RM_TEST_TOKEN": jupyter_server.token,
+        **env,
     }
-    lab = LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
+    return LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
+
+
+def open_and_run_all(page: Any, lab: LaunchedServer, notebook_name: str) -> None:
+    """Log in (the token goes in the form, never in a URL), open the notebook, run all its cells."""
+    page.goto(lab.url + "login")
+    page.fill("input[name=password]", lab.token)
+    with page.expect_navigation():
+        page.click("#login_submit")
+    page.goto(lab.url + f"lab/tree/{notebook_name}")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return w && w.sessionContext && w.sessionContext.session"
+        " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
+        timeout=90_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+@pytest.fixture
+def jupyterlab(jupyter_server, tmp_path):
+    """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
+    lab = start_jupyterlab(
+        tmp_path, "panel.ipynb", NOTEBOOK_CELLS, {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
+    )
     yield lab
     lab.stop()
 
@@ -98,18 +121,7 @@ def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_bu
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(jupyterlab.url + "login")  # the token goes in the form, never in a URL
-            page.fill("input[name=password]", jupyterlab.token)
-            with page.expect_navigation():
-                page.click("#login_submit")
-            page.goto(jupyterlab.url + "lab/tree/panel.ipynb")
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " return w && w.sessionContext && w.sessionContext.session"
-                " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
-                timeout=90_000,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            open_and_run_all(page, jupyterlab, "panel.ipynb")
             page.wait_for_selector(".rm-panel", timeout=90_000)
             page.wait_for_function(
                 "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state

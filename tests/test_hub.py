@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from hubserver import JupyterHub, missing_component
-from servers import missing
+from servers import exercise, missing
 
 import remote_magic
 from remote_magic.errors import (
@@ -70,6 +71,14 @@ def test_connect_from_the_root_starts_the_server_runs_cells_and_reconnects(hub, 
     assert "JupyterHub" not in out.err
     assert out.out.startswith(f"Connected 'again': {hub.url}user/{user}/ ")
     assert shell.run_cell("%%remote\n1 + 1").result.data == {"text/plain": "2"}
+
+
+def test_what_a_user_does_on_a_hub_server(hub, user, shell, capsys):
+    home = Path(hub.state) / "home" / user
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "hello.txt").write_text("hello from the server\n")
+    line = exercise(shell, capsys, f"{hub.url} --token-env HUB_TOKEN", offers={"contents": True, "sessions": True})
+    assert "JupyterHub single-user server" in line
 
 
 def test_named_server(hub, user, shell, capsys):

@@ -321,3 +321,22 @@ def test_switch_refuses_while_another_websocket_client_uses_the_kernel(remote_sh
     wait_until(lambda: server.kernels.get(old)["connections"] == 1, message="the second client to leave")
     line(remote_shell, "switch python3")
     assert connection.kernel.id != old and old not in kernel_ids(server)
+
+
+def test_listed_state_is_what_the_kernel_says_on_this_processs_websocket(server, kernel, make_busy, wait_until, monkeypatch):
+    """A kernel this process has a websocket to is listed in the state its status messages tell,
+    also when the server's model says otherwise, and a control request answered during a long cell
+    (busy, then idle, within the cell) leaves it busy."""
+    from remote_magic import sessions
+
+    busy = make_busy(kernel)
+    kernel.channel.request("kernel_info_request", {}, channel="control", wait_idle=True)
+    real = server.kernels.list
+    monkeypatch.setattr(server.kernels, "list", lambda: [dict(k, execution_state="starting") for k in real()])
+    connection = remote_magic.Connection("observed", server)
+    rows = {row["id"]: row for row in sessions.overview(connection).kernels}
+    assert rows[kernel.id]["state"] == "busy"
+    kernel.interrupt()
+    busy.join(30)
+    rows = {row["id"]: row for row in sessions.overview(connection).kernels}
+    assert rows[kernel.id]["state"] == "idle"
