@@ -15,7 +15,7 @@ import importlib.util
 import json
 import pickle
 
-#: The largest piece of a transfer in one message (Jupyter Server refuses incoming websocket
+#: The largest piece of a transfer (client to server) in one message (Jupyter Server refuses incoming websocket
 #: messages over 10 MiB).
 CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -196,7 +196,14 @@ def libraries(spec):
 
 
 def missing_libraries(spec):
-    return sorted(name for name in libraries(spec) if importlib.util.find_spec(name) is None)
+    return sorted(name for name in libraries(spec) if not _importable(name))
+
+
+def _importable(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # hidden, or a module without a spec
+        return False
 
 
 # ---------------------------------------------------------------- decoding
