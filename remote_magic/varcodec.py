@@ -248,14 +248,16 @@ def _decode(spec, queue):
     if kind == "series":
         import pandas as pd
 
+        values = _decode_column(spec["values"], queue)  # in the order encoding wrote them
         index = _decode_index(spec["index"], queue)
-        return pd.Series(_decode_column(spec["values"], queue), index=index, name=spec["name"], copy=False)
+        return pd.Series(values, index=index, name=spec["name"], dtype=values.dtype, copy=False)
     if kind == "dataframe":
         import pandas as pd
 
         columns = [_decode_column(column, queue) for column in spec["columns"]]
         index = _decode_index(spec["index"], queue)
-        frame = pd.DataFrame(dict(enumerate(columns)), index=index)
+        # Each column's own dtype, stated: pandas would take an object array of strings for "str".
+        frame = pd.DataFrame({i: pd.Series(c, index=index, dtype=c.dtype, copy=False) for i, c in enumerate(columns)}, index=index)
         frame.columns = _decode_index(spec["labels"], queue)
         return frame
     raise Refused(f"a value of unknown kind {str(kind)[:30]!r} was refused.", "malformed")
@@ -275,7 +277,8 @@ def _decode_index(spec, queue):
 
     if spec["index"] == "range":
         return pd.RangeIndex(int(spec["start"]), int(spec["stop"]), int(spec["step"]), name=spec["name"])
-    return pd.Index(_decode_column(spec["values"], queue), name=spec["name"], copy=False)
+    values = _decode_column(spec["values"], queue)
+    return pd.Index(values, name=spec["name"], dtype=values.dtype, copy=False)
 
 
 def _decode_column(spec, queue):
@@ -303,7 +306,9 @@ def _decode_column(spec, queue):
             for flag, start, end in zip(bytes(mask), offsets[:-1].tolist(), offsets[1:].tolist())
         ]
         dtype = spec["dtype"] if spec["dtype"] in ("object", "str", "string") else "object"
-        return pd.array(items, dtype=dtype) if dtype != "object" else np.array(items + [None], dtype=object)[:-1]
+        if dtype == "object":
+            return np.array(items + [None], dtype=object)[:-1]  # (the extra None keeps it one-dimensional)
+        return pd.array(items, dtype=dtype)
     raise Refused(f"a column of unknown kind {str(column)[:30]!r} was refused.", "malformed")
 
 

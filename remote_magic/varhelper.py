@@ -17,6 +17,7 @@ except ImportError:  # in the kernel: installed in one module after varcodec's s
     pass
 
 TARGET = "remote_magic.variables"
+LIMIT_ADVICE = "raise it with max_bytes=, or in IPython %config RemoteMagic.max_variable_bytes = N"
 PULL_ADVICE = (
     "pull it with --pickle (pickle=True) only if you trust this kernel: unpickling runs code of its making on your side"
 )
@@ -77,7 +78,8 @@ def _send_values(comm, request):
         buffers += own
     total = sum(sum(entry["sizes"]) for entry in manifest)
     if total > request["max_bytes"]:
-        raise Refused(f"{', '.join(names)} take {total} bytes, over the limit of {request['max_bytes']}.", "size")
+        listed = ", ".join(repr(name) for name in names)
+        raise Refused(f"Remote {listed}: {total:,} bytes, over the limit of {request['max_bytes']:,} ({LIMIT_ADVICE}).", "size")
     comm.send({"manifest": manifest, "total": total})
     for chunk in pieces(buffers, int(request.get("chunk_bytes") or CHUNK_BYTES)):
         comm.send({"chunk": True}, buffers=chunk)

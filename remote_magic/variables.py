@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import varcodec
 from .errors import ExecutionTimeout, PickleRequired, RemoteMagicError, UsageError, VariableError
 from .protocol import Message
-from .varhelper import TARGET
+from .varhelper import LIMIT_ADVICE, TARGET
 
 if TYPE_CHECKING:
     from .kernel import RemoteKernel
@@ -70,7 +70,7 @@ def push(
         manifest.append({"name": name, "spec": spec, "sizes": [memoryview(b).nbytes for b in own]})
         buffers += own
     total = sum(sum(entry["sizes"]) for entry in manifest)
-    _check_size(", ".join(values), total, max_bytes)
+    _check_size(", ".join(map(repr, values)), total, max_bytes)
     with _Transfer(kernel, {"op": "push", "manifest": manifest, "pickle": pickle}, timeout) as transfer:
         transfer.expect("ready")
         done = 0
@@ -102,7 +102,7 @@ def pull(
     with _Transfer(kernel, request, timeout) as transfer:
         answer = transfer.expect("manifest")
         manifest, total = answer["manifest"], int(answer["total"])
-        _check_size(", ".join(names), total, max_bytes)  # the remote said it checked; check anyway
+        _check_size("Pulling " + ", ".join(map(repr, names)), total, max_bytes)  # the remote said it checked; check anyway
         for entry in manifest:
             missing = varcodec.missing_libraries(entry["spec"])
             if missing:
@@ -161,10 +161,7 @@ def check_names(names: Iterable[str]) -> None:
 
 def _check_size(what: str, total: int, max_bytes: int) -> None:
     if total > max_bytes:
-        raise VariableError(
-            f"{what}: {total:,} bytes, over the limit of {max_bytes:,} (raise it with max_bytes=, or in IPython "
-            "%config RemoteMagic.max_variable_bytes = N)."
-        )
+        raise VariableError(f"{what}: {total:,} bytes, over the limit of {max_bytes:,} ({LIMIT_ADVICE}).")
 
 
 def _error(refused: varcodec.Refused, prefix: str = "") -> RemoteMagicError:

@@ -17,18 +17,20 @@ NESTED = {"name": "Zoë ✓ 日本", "values": [1, -2.5, None, True, False, {"de
 
 
 def sample_frame() -> pd.DataFrame:
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "n": np.arange(5, dtype="int32"),
             "x": [0.5, np.nan, 2.0, -1.0, 1e300],
             "s": ["a", "ü✓", None, "", "long " * 10],
-            "o": pd.Series(["p", None, np.nan, "q", "r"], dtype=object).to_numpy(),
             "c": pd.Categorical(["lo", "hi", "lo", "lo", "hi"], categories=["lo", "hi"], ordered=True),
             "t": pd.date_range("2024-03-30", periods=5, freq="h", tz="Europe/Paris"),
             "b": [True, False, True, True, False],
         },
         index=pd.Index(["r1", "r2", "r3", "r4", "r5"], name="row"),
     )
+    frame.insert(3, "o", pd.Series(["p", None, np.nan, "q", "r"], dtype=object, index=frame.index))
+    frame.insert(4, "ns", pd.array(["u", pd.NA, "v", "w", pd.NA], dtype="string"))
+    return frame
 
 
 def remote_text(kernel, code: str) -> str:
@@ -44,11 +46,13 @@ def test_values_round_trip_and_arrive_as_themselves(proto_kernel):
     seen = remote_text(
         proto_kernel,
         "print(nested['name'], type(raw).__name__, len(raw), type(arr).__name__, arr.dtype, arr.shape, arr.flags.writeable)\n"
-        "print(type(df).__name__, list(df.columns), df.index.name, str(df['c'].dtype), str(df['t'].dtype.tz))",
+        "print(type(df).__name__, list(df.columns), df.index.name, str(df['c'].dtype), str(df['t'].dtype.tz))\n"
+        "print(ser.to_dict(), df['o'].tolist(), df['ns'].tolist())",
     )
     assert seen == (
         "Zoë ✓ 日本 bytes 768 ndarray float64 (1000000,) True\n"
-        "DataFrame ['n', 'x', 's', 'o', 'c', 't', 'b'] row category Europe/Paris\n"
+        "DataFrame ['n', 'x', 's', 'o', 'ns', 'c', 't', 'b'] row category Europe/Paris\n"
+        "{10: 3, 20: 1, 30: 2} ['p', None, nan, 'q', 'r'] ['u', <NA>, 'v', 'w', <NA>]\n"
     )
     assert float(remote_text(proto_kernel, "print(repr(float(arr.sum())))")) == float(array.sum())
 
@@ -141,7 +145,7 @@ def test_size_limit_and_progress(proto_kernel):
     pushed, pulled = [], []
     big = np.arange(3 * 2**20, dtype="<u4")  # 12 MiB: three pieces each way
     proto_kernel.push({"big": big}, progress=lambda done, total: pushed.append((done, total)))
-    with pytest.raises(VariableError, match="over the limit"):
+    with pytest.raises(VariableError, match=r"^Remote 'big': .* over the limit .*max_variable_bytes"):
         proto_kernel.pull("big", max_bytes=2**20)  # refused by the remote before anything is sent
     back = proto_kernel.pull("big", progress=lambda done, total: pulled.append((done, total)))
     np.testing.assert_array_equal(back, big)
