@@ -26,12 +26,14 @@ from .errors import (
     NotFound,
     NotOffered,
     NotPermitted,
+    PickleRequired,
     ProtocolError,
     RemoteExecutionError,
     RemoteMagicError,
     ServerError,
     ServerUnreachable,
     UsageError,
+    VariableError,
 )
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult, OutputList
@@ -85,6 +87,7 @@ __all__ = [
     "NotOffered",
     "NotPermitted",
     "OutputList",
+    "PickleRequired",
     "ProtocolError",
     "Registry",
     "RemoteExecutionError",
@@ -95,6 +98,7 @@ __all__ = [
     "ServerInfo",
     "ServerUnreachable",
     "UsageError",
+    "VariableError",
     "connect",
     "launch_local",
     "registry",

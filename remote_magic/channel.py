@@ -1,15 +1,17 @@
 """Requests to one remote kernel over its :class:`.KernelLink`: execute with live messages,
-other shell/control requests, stdin answers, and what a request sees when the kernel goes away.
+other shell/control requests, stdin answers, comms, and what a request sees when the kernel goes away.
 Any number of requests may be in flight; each gets the messages that name it as parent."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from . import protocol
+from .comm_routing import CommCallback, CommRoutes
 from .errors import (
     ConnectionLost,
     ExecutionTimeout,
@@ -129,6 +131,61 @@ class KernelChannel(KernelLink):
     def send_input(self, value: str, input_request: Message) -> None:
         """Answer a stdin ``input_request`` yielded by :meth:`execute`."""
         self.send(self.new_message("input_reply", {"value": value}, channel="stdin", parent=input_request))
+
+    # ------------------------------------------------------------------ comms
+
+    @property
+    def comms(self) -> CommRoutes:
+        """Where the kernel's comm messages go: register consumers by comm id or target name."""
+        return self._router.comms
+
+    def open_comm(
+        self,
+        target_name: str,
+        data: dict[str, Any] | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[bytes | memoryview] = (),
+        comm_id: str | None = None,
+        on_msg: CommCallback | None = None,
+    ) -> str:
+        """Open a comm with the kernel's ``target_name``; return its id. ``on_msg`` (registered
+        before the ``comm_open`` goes out, so nothing is missed) receives the kernel's messages on it."""
+        comm_id = comm_id or uuid.uuid4().hex
+        if on_msg is not None:
+            self.comms.register(comm_id, on_msg)
+        content = {"comm_id": comm_id, "target_name": target_name, "data": data or {}}
+        try:
+            self._send_comm("comm_open", content, metadata, buffers)
+        except Exception:
+            self.comms.unregister(comm_id)
+            raise
+        return comm_id
+
+    def send_comm(
+        self,
+        comm_id: str,
+        data: dict[str, Any] | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[bytes | memoryview] = (),
+    ) -> None:
+        """Send a ``comm_msg`` (with binary ``buffers``, sent as websocket buffers) on comm ``comm_id``."""
+        self._send_comm("comm_msg", {"comm_id": comm_id, "data": data or {}}, metadata, buffers)
+
+    def close_comm(self, comm_id: str, data: dict[str, Any] | None = None) -> None:
+        """Close comm ``comm_id`` on the kernel and stop routing its messages."""
+        self.comms.unregister(comm_id)
+        self._send_comm("comm_close", {"comm_id": comm_id, "data": data or {}}, None, ())
+
+    def _send_comm(
+        self, msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None, buffers: Sequence[bytes | memoryview]
+    ) -> None:
+        self.open()
+        msg = self.new_message(msg_type, content)
+        msg["metadata"] = metadata or {}
+        msg["buffers"] = list(buffers)
+        self.send(msg)
 
     def _exchange(self, request: Message, timeout: float | None, *, wait_idle: bool, **hooks: Any) -> Iterator[Message]:
         pending = self._router.open(request)

@@ -82,3 +82,11 @@ class NotOffered(RemoteMagicError):
 
 class NotPermitted(RemoteMagicError):
     """The server refused a request for a reason of its own, not the credentials (HTTP 403)."""
+
+
+class VariableError(RemoteMagicError):
+    """A variable could not be pushed or pulled (too large, missing, a library lacking on one side)."""
+
+
+class PickleRequired(VariableError):
+    """Only pickle can carry the value, and pickle was not asked for (unpickling runs the sender's code)."""

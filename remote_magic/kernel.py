@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .channel import KernelChannel
 from .outputs import ExecutionResult, OutputList
 from .protocol import Message
+from .variables import pull, push
 
 if TYPE_CHECKING:
     from .server import Server
@@ -106,6 +107,16 @@ class RemoteKernel:
 
         result = ExecutionResult(outputs.outputs, self.stream(code, collect, **options))
         return result.raise_for_error() if raise_on_error else result
+
+    def push(self, values: dict[str, Any], **options: Any) -> None:
+        """Assign ``values`` (name -> value) in the kernel's namespace (see :func:`remote_magic.variables.push`)."""
+        push(self, values, **options)
+
+    def pull(self, names: str | list[str], **options: Any) -> Any:
+        """The value of the remote variable ``names``, or a dict of them for a list of names (see
+        :func:`remote_magic.variables.pull`)."""
+        values = pull(self, [names] if isinstance(names, str) else names, **options)
+        return values[names] if isinstance(names, str) else values
 
     def interrupt(self) -> None:
         self.server.kernels.interrupt(self.id)

@@ -8,13 +8,14 @@ import shlex
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Bool, CaselessStrEnum, Float, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .commands import ArgumentParser, Context, HelpShown, dispatch
 from .display import LiveDisplay, remote_exception
 from .errors import RemoteMagicError, UsageError
 from .kernel import ask_locally
 from .registry import Registry
+from .variables import DEFAULT_MAX_BYTES, pull_names, push_names
 
 CELL_PARSER = ArgumentParser(
     prog="%%remote",
@@ -31,6 +32,9 @@ CELL_PARSER.add_argument("--timeout", type=float, metavar="SECONDS", help="inter
 CELL_PARSER.add_argument(
     "--no-raise", action="store_true", help="show a remote error without failing the local cell"
 )
+CELL_PARSER.add_argument("-i", dest="inputs", nargs="+", action="extend", default=[], metavar="NAME", help="push these local variables first")
+CELL_PARSER.add_argument("-o", dest="outputs", nargs="+", action="extend", default=[], metavar="NAME", help="pull these remote variables after the cell")
+CELL_PARSER.add_argument("--pickle", action="store_true", help="let -i/-o use pickle for values without a safe format")
 
 
 @magics_class
@@ -58,6 +62,9 @@ class RemoteMagic(Magics):
         help="Show only inert remote output (text, images, HTML without scripts, handlers or remote "
         "resources; never JavaScript) and say what was held back. For kernels you do not fully trust.",
     ).tag(config=True)
+    max_variable_bytes = Int(
+        DEFAULT_MAX_BYTES, help="Largest push or pull (%remote push/pull, %%remote -i/-o), in bytes, all its values together."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, registry: Registry | None = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
@@ -70,7 +77,7 @@ class RemoteMagic(Magics):
     @line_cell_magic
     def remote(self, line: str, cell: str | None = None) -> Any:
         """%remote SUBCOMMAND [options]   (%remote --help lists them)
-        %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise]   run the cell remotely
+        %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise] [-i NAME] [-o NAME]   run the cell remotely
         """
         if cell is None:
             scrub_tokens_from_history(self.shell, line)  # before anything can fail
@@ -89,6 +96,8 @@ class RemoteMagic(Magics):
         kernel = connection.kernel_for(options.kernel)
         timeout = options.timeout if options.timeout is not None else self.timeout
         display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs)
+        if options.inputs:
+            push_names(kernel, self.shell.user_ns, options.inputs, **self.transfer_options(options))
         try:
             kernel.stream(
                 code,
@@ -106,7 +115,13 @@ class RemoteMagic(Magics):
             if self.raise_on_error and not options.no_raise:
                 raise remote_exception(display.error)
             display.show_error()
+        elif options.outputs:
+            pull_names(kernel, self.shell.user_ns, options.outputs, **self.transfer_options(options))
         return display.result
+
+    def transfer_options(self, options: argparse.Namespace) -> dict[str, Any]:
+        """The settings of a variable transfer: pickle as asked, the size limit."""
+        return {"pickle": options.pickle, "max_bytes": self.max_variable_bytes}
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)([^\s&#'\"]+)")

@@ -71,7 +71,7 @@ def _dumps(obj: Any) -> str:
 def encode_legacy(msg: Message) -> str | bytes:
     """Encode for the legacy protocol: a JSON text frame, or a binary frame when there are buffers."""
     body = {k: msg[k] for k in ("header", "parent_header", "metadata", "content", "channel")}
-    buffers = [bytes(b) for b in msg.get("buffers") or []]
+    buffers = [_byte_view(b) for b in msg.get("buffers") or []]
     if not buffers:
         return _dumps(body)
     parts = [_dumps(body).encode("utf-8"), *buffers]
@@ -79,6 +79,12 @@ def encode_legacy(msg: Message) -> str | bytes:
     for part in parts[:-1]:
         offsets.append(offsets[-1] + len(part))
     return struct.pack(f"!{len(parts) + 1}I", len(parts), *offsets) + b"".join(parts)
+
+
+def _byte_view(buffer: Any) -> memoryview:
+    """A flat byte view of a buffer (bytes, memoryview, a contiguous array): joined without a copy first."""
+    view = memoryview(buffer)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 # ---------------------------------------------------------------- v1.kernel.websocket.jupyter.org
@@ -89,7 +95,7 @@ def encode_v1(msg: Message) -> bytes:
     parts = [
         _dumps(msg[k]).encode("utf-8") for k in ("header", "parent_header", "metadata", "content")
     ]
-    parts += [bytes(b) for b in msg.get("buffers") or []]
+    parts += [_byte_view(b) for b in msg.get("buffers") or []]
     channel = msg["channel"].encode("utf-8")
     offsets = [8 * (len(parts) + 3)]
     offsets.append(offsets[-1] + len(channel))

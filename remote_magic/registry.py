@@ -235,6 +235,14 @@ class Connection:
         """Run ``code`` on the default kernel (see :meth:`RemoteKernel.run`)."""
         return self.default_kernel().run(code, **options)
 
+    def push(self, values: dict[str, Any], **options: Any) -> None:
+        """Assign ``values`` in the default kernel (see :meth:`RemoteKernel.push`)."""
+        self.default_kernel().push(values, **options)
+
+    def pull(self, names: str | list[str], **options: Any) -> Any:
+        """Values of the default kernel's variables (see :meth:`RemoteKernel.pull`)."""
+        return self.default_kernel().pull(names, **options)
+
     def leaves_running(self, *, stop_started: bool = True) -> dict[str, str]:
         """The kernels :meth:`close` would leave running (those still on the server), each with
         why: attached, not started here; or (``stop_started=False``) started here but kept."""

@@ -5,7 +5,8 @@ inbox, found by the ``msg_id`` its messages name as parent. What belongs to no p
 handled explicitly: output of a request that already ended (or was abandoned) is kept as *late*
 output for whoever shows it next, never taken for another request's output; the server's own
 ``dead``/``restarting`` status, and the ``shutdown_reply`` a kernel broadcasts when another client
-stops or restarts it, reach every pending request.
+stops or restarts it, reach every pending request. Comm messages go to their consumers first (see
+:mod:`.comm_routing`), whichever request is pending.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocol
+from .comm_routing import COMM_TYPES, CommRoutes
 from .protocol import Message
 
 #: How many ended requests are remembered, so their late output is recognised as theirs.
@@ -52,6 +54,7 @@ class Router:
         self._idle_events: list[Event] = []
         self._lock = threading.Lock()
         self.gaps = GapTracker()
+        self.comms = CommRoutes()
 
     def open(self, request: Message) -> Pending:
         """Start routing the replies of ``request`` (before it is sent)."""
@@ -80,7 +83,11 @@ class Router:
                 item = pending.inbox.get_nowait()
             except queue.Empty:
                 return
-            if not isinstance(item, Event):
+            if isinstance(item, Event):
+                continue
+            if item["msg_type"] in COMM_TYPES:
+                self.comms.keep_unclaimed(item)
+            else:
                 self._keep_if_output(item)
 
     @property
@@ -95,6 +102,9 @@ class Router:
                 f"{lost} message(s) from the kernel were lost while the connection was down (the server did "
                 "not keep them); the outputs before and after are shown."
             )
+        is_comm = msg["msg_type"] in COMM_TYPES
+        if is_comm and self.comms.claim(msg):
+            return
         parent_id = protocol.parent_msg_id(msg)
         with self._lock:
             pending = self._pending.get(parent_id) if parent_id else None
@@ -102,6 +112,8 @@ class Router:
                 ended = parent_id in self._ended if parent_id else False
         if pending is not None:
             pending.inbox.put(msg)
+        elif is_comm:
+            self.comms.keep_unclaimed(msg)
         elif ended:
             self._keep_if_output(msg)
         else:

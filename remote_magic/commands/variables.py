@@ -1,0 +1,47 @@
+"""Variables: ``push`` and ``pull`` between the local namespace and the remote kernel's."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..variables import pull_names, push_names
+from . import Context, arg, command
+
+CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
+KERNEL = arg("--kernel", metavar="ID|SPEC", help="a kernel other than the connection's default (as %%remote --kernel)")
+PICKLE = arg(
+    "--pickle",
+    action="store_true",
+    help="allow pickle for values without a safe format (unpickling runs code on the receiving side)",
+)
+SAFE = "Safe formats: JSON-compatible values, bytes, numpy arrays, pandas DataFrames and Series."
+
+
+@command(
+    "push",
+    "Copy local variables into the remote kernel.",
+    arg("names", nargs="+", metavar="NAME"),
+    arg("--as", dest="rename", metavar="REMOTE", help="the remote name (one NAME only)"),
+    PICKLE,
+    KERNEL,
+    CONN,
+    epilog=SAFE,
+)
+def push(context: Context, options: argparse.Namespace) -> None:
+    kernel = context.connection(options.conn).kernel_for(options.kernel)
+    push_names(kernel, context.magic.shell.user_ns, options.names, rename=options.rename, **context.magic.transfer_options(options))
+
+
+@command(
+    "pull",
+    "Copy remote variables into the local namespace.",
+    arg("names", nargs="+", metavar="NAME"),
+    arg("--as", dest="rename", metavar="LOCAL", help="the local name (one NAME only)"),
+    PICKLE,
+    KERNEL,
+    CONN,
+    epilog=SAFE + " Pulling anything else needs --pickle: only if you trust the remote kernel.",
+)
+def pull(context: Context, options: argparse.Namespace) -> None:
+    kernel = context.connection(options.conn).kernel_for(options.kernel)
+    pull_names(kernel, context.magic.shell.user_ns, options.names, rename=options.rename, **context.magic.transfer_options(options))
