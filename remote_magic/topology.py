@@ -121,7 +121,7 @@ def gather(registry: Registry, *, everything: bool = False) -> Topology:
                 kernel.marks.append(f"default of {connection.name!r}")
     if everything:
         _add_local_servers(topology, local_servers, covered, processes)
-        _add_bare_kernels(topology, processes)
+        _add_bare_kernels(topology, processes, own_file)
     for kernel in topology.all_kernels():
         if own_file and kernel.connection_file and os.path.realpath(kernel.connection_file) == own_file:
             kernel.marks.insert(0, THIS_NOTEBOOK)
@@ -202,14 +202,21 @@ def _add_local_servers(
             server.close()
 
 
-def _add_bare_kernels(topology: Topology, processes: dict[int, ProcessInfo]) -> None:
-    """Connection files of the runtime directory whose kernel no listed server owns."""
+def _add_bare_kernels(topology: Topology, processes: dict[int, ProcessInfo], own_file: str | None) -> None:
+    """Connection files of the runtime directory whose kernel no listed server owns, and this
+    notebook's own kernel (whose file may live elsewhere: nbclient's are temporary files)."""
     known = {os.path.realpath(k.connection_file) for k in topology.all_kernels() if k.connection_file}
     ids = {k.id for s in topology.servers for k in s.kernels}
     for local in local_kernels(processes=processes):
         if os.path.realpath(local.file.path) in known or local.file.kernel_id in ids:
             continue
+        known.add(os.path.realpath(local.file.path))
         topology.bare_kernels.append(_bare_kernel(local.file, processes, local.answers))
+    if own_file and own_file not in known:
+        try:
+            topology.bare_kernels.append(_bare_kernel(ConnectionFile.read(own_file), processes, answers=True))
+        except RemoteMagicError:
+            pass  # not readable: nothing to show
 
 
 def _own_connection_file() -> str | None:

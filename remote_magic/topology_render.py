@@ -78,7 +78,7 @@ def _server_lines(index: int, server: ServerNode, processes: dict[int, Process])
         title.append("connection " + ", ".join(repr(name) for name in server.connections))
     if server.error:
         title.append(f"not listed: {server.error}")
-    lines = [f"  subgraph {sid}[{_label(*title)}]"]
+    lines = [f"  subgraph {sid}[{_label(' · '.join(title))}]"]  # one line: a tall title hides the sessions
     for session in server.sessions:
         lines.append(f"    {node_id('s', session.id)}([{_label(f'session {session.path}', session.type)}])")
     lines.append("  end")

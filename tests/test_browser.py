@@ -52,9 +52,8 @@ def sync_playwright():
     return sync_playwright()
 
 
-@pytest.fixture
-def jupyterlab(jupyter_server, tmp_path):
-    """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
+def start_jupyterlab(tmp_path: Path, notebooks: dict[str, nbformat.NotebookNode], env: dict[str, str]) -> LaunchedServer:
+    """JupyterLab on 127.0.0.1 serving ``notebooks`` (file name -> notebook), with quiet settings."""
     config = tmp_path / "config"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
@@ -74,17 +73,33 @@ def jupyterlab(jupyter_server, tmp_path):
     )
     root = tmp_path / "lab"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "panel.ipynb")
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, root / name)
     env = {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "RM_TEST_URL": jupyter_server.url,
-        "RM_TEST_TOKEN": jupyter_server.token,
+        **env,
     }
-    lab = LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
+    return LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
+
+
+def open_in_jupyterlab(page, lab: LaunchedServer, name: str) -> None:
+    """Log in (the token goes in the form, never in a URL) and open notebook ``name``."""
+    page.goto(lab.url + "login")
+    page.fill("input[name=password]", lab.token)
+    with page.expect_navigation():
+        page.click("#login_submit")
+    page.goto(lab.url + f"lab/tree/{name}")
+
+
+@pytest.fixture
+def jupyterlab(jupyter_server, tmp_path):
+    """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    env = {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
+    lab = start_jupyterlab(tmp_path, {"panel.ipynb": notebook}, env)
     yield lab
     lab.stop()
 
@@ -98,11 +113,7 @@ def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_bu
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(jupyterlab.url + "login")  # the token goes in the form, never in a URL
-            page.fill("input[name=password]", jupyterlab.token)
-            with page.expect_navigation():
-                page.click("#login_submit")
-            page.goto(jupyterlab.url + "lab/tree/panel.ipynb")
+            open_in_jupyterlab(page, jupyterlab, "panel.ipynb")
             page.wait_for_function(
                 "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
                 " return w && w.sessionContext && w.sessionContext.session"

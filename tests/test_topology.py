@@ -3,7 +3,9 @@ mermaid diagram (parsed here, and rendered in a real JupyterLab page) or as a te
 
 from __future__ import annotations
 
+import html
 import re
+import urllib.parse
 
 import pytest
 from barekernel import bare_kernel  # noqa: F401  (fixture)
@@ -130,3 +132,62 @@ def test_the_magic_shows_a_tree_in_a_terminal(remote_shell):
     view = remote_shell.run_line_magic("remote", "topology")
     assert repr(view).startswith("server http://127.0.0.1:")
     assert view._repr_markdown_().startswith("```mermaid\nflowchart LR\n")
+
+
+def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
+    jupyter_server, shared_and_lonely, bare_kernel, tmp_path, monkeypatch
+):
+    """In a notebook run by nbclient: cells on the bare kernel, then ``topology --all``; the saved
+    notebook opened in a real JupyterLab page renders the diagram (screenshot: artifacts/topology.png)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_executable, open_in_jupyterlab, start_jupyterlab, sync_playwright
+
+    first, second, lonely = shared_and_lonely
+    monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
+    cells = [
+        f"%load_ext remote_magic\n%remote connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name lab",
+        f"%remote connect --existing {bare_kernel.kernel_id} --name bare",
+        "%%remote\nprint('hello from the bare kernel')\n6 * 7",
+        "%remote topology --all",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    ran = notebook.cells[2].outputs
+    assert ran[0]["text"] == "hello from the bare kernel\n" and ran[1]["data"]["text/plain"] == "42"
+    markdown = notebook.cells[3].outputs[0]["data"]["text/markdown"]
+    assert markdown.startswith("```mermaid\nflowchart LR\n")
+    nodes, edges = parse_mermaid(markdown.split("\n", 1)[1].rsplit("```", 1)[0].strip())
+    ours = [label for label in nodes.values() if THIS_NOTEBOOK in label]
+    assert len(ours) == 1, "the notebook's own local kernel is marked"
+    assert jupyter_server.token not in markdown
+
+    (tmp_path / "jl").mkdir()
+    lab = start_jupyterlab(tmp_path / "jl", {"topology.ipynb": notebook}, {})
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.set_default_timeout(30_000)
+            try:
+                open_in_jupyterlab(page, lab, "topology.ipynb")
+                diagram = page.locator(".jp-RenderedMermaid img").first  # JupyterLab shows the SVG as an image
+                diagram.wait_for()
+                svg = urllib.parse.unquote(diagram.get_attribute("src").split(",", 1)[1])
+                assert "<svg" in svg
+                svg_text = html.unescape(re.sub(r"<[^>]+>", "", svg.split("<svg", 1)[1]))
+                diagram.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / "topology.png"), full_page=True)
+                for expected in (f"kernel {first['kernel']['id']}", f"kernel {lonely.id}", "session topology/first.ipynb",
+                                 f"kernel {bare_kernel.kernel_id}", "default of 'bare'", THIS_NOTEBOOK):
+                    assert expected in svg_text, f"{expected!r} is not in the rendered diagram"
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "topology-failure.png"), full_page=True)
+                raise
+            finally:
+                browser.close()
+    finally:
+        lab.stop()
