@@ -193,11 +193,8 @@ def find_connection_file(target: str | None = None, directory: str | os.PathLike
 
     jupyter_client = jupyter_client_module()
     folder = str(directory or runtime_dir())
-    pattern = target or "kernel-*.json"
-    if target and not target.endswith(".json") and os.sep not in target:
-        pattern = f"kernel-{target}*.json"
-    try:
-        path = jupyter_client.find_connection_file(pattern, path=[".", folder])
+    try:  # a path or file name as given, else any file whose name contains it (the newest)
+        path = jupyter_client.find_connection_file(target or "kernel-*.json", path=[".", folder])
     except OSError:
         raise UsageError(
             f"No kernel connection file {'for ' + repr(target) if target else 'at all'} in {folder} "

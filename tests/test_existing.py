@@ -4,6 +4,7 @@ same kernel interface and live display; ``kernels --local`` and pruning stale co
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 import pytest
@@ -34,11 +35,14 @@ def test_cells_outputs_and_errors_through_the_magic(shell, bare_kernel, capsys):
 
 
 def test_newest_file_by_default_and_ids_by_prefix(bare_registry, bare_kernel):
+    stale = stale_connection_file("stale-0002")
     os.utime(bare_kernel.path)  # the newest of the runtime directory
     connection = connect_existing(bare_registry)
     assert connection.connection_file == os.path.realpath(bare_kernel.path)
+    os.utime(stale)  # now the stale one is the newest: a prefix still finds the live one
     other = connect_existing(bare_registry, bare_kernel.kernel_id[:8], name="by-prefix")
     assert other.run("1 + 1").result["text/plain"] == "2"
+    os.remove(stale)
     with pytest.raises(UsageError, match="No kernel connection file"):
         connect_existing(bare_registry, "no-such-kernel")
 
@@ -101,6 +105,15 @@ def test_local_listing_and_pruning_keep_the_live_kernel(shell, bare_kernel, caps
     assert rows["stale-0001"]["answers"] == "no" and rows["stale-0001"]["pid"] is None
 
     assert prune_connection_files(confirm=lambda stale: False) == [] and os.path.exists(stale)
+    os.kill(bare_kernel.pid, signal.SIGSTOP)  # frozen: no heartbeat, but its process is there
+    try:
+        frozen = next(k for k in local_kernels(timeout=0.3) if k.file.kernel_id == bare_kernel.kernel_id)
+        assert not frozen.answers and not frozen.stale
+        assert prune_connection_files(timeout=0.3) == [stale]
+    finally:
+        os.kill(bare_kernel.pid, signal.SIGCONT)
+    assert os.path.exists(bare_kernel.path)
+    stale = stale_connection_file("stale-0001")
     shell.run_line_magic("remote", "prune-connection-files --yes")
     assert "Removed 1 stale connection file" in capsys.readouterr().out
     assert not os.path.exists(stale)
