@@ -225,5 +225,5 @@ def _own_connection_file() -> str | None:
         from ipykernel import get_connection_file
 
         return os.path.realpath(get_connection_file())
-    except Exception:  # not in a kernel (a terminal, a script), or no ipykernel
+    except (ImportError, RuntimeError):  # no ipykernel, or not in a kernel (a terminal, a script)
         return None

@@ -9,12 +9,11 @@ import secrets
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
+from collections.abc import Iterator
 
 from remote_magic.connfiles import ConnectionFile, heartbeat_answers
 from remote_magic.discovery import runtime_dir
+from remote_magic.errors import RemoteMagicError
 from remote_magic.launch import free_port
 
 
@@ -53,7 +52,7 @@ class BareKernelProcess:
 def _answers(path: str) -> bool:
     try:
         return heartbeat_answers(ConnectionFile.read(path), timeout=0.5)
-    except Exception:
+    except (OSError, ValueError, RemoteMagicError):
         return False  # being written
 
 
@@ -66,12 +65,8 @@ def stale_connection_file(name: str) -> str:
     return str(path)
 
 
-@pytest.fixture
-def bare_kernel():
-    """A kernel only its connection file knows (kernel id ``bare-<random>``)."""
+def running_bare_kernel() -> Iterator[BareKernelProcess]:
+    """For a fixture: a kernel only its connection file knows (id ``bare-<random>``), stopped after."""
     kernel = BareKernelProcess(f"bare-{secrets.token_hex(4)}")
     yield kernel
     kernel.stop()
-
-
-__all__ = ["BareKernelProcess", "Path", "bare_kernel", "stale_connection_file"]

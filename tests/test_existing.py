@@ -8,12 +8,18 @@ import signal
 import threading
 
 import pytest
-from barekernel import bare_kernel, stale_connection_file  # noqa: F401  (fixture)
+from barekernel import running_bare_kernel, stale_connection_file
 
 from remote_magic import Registry
 from remote_magic.connfiles import local_kernels, prune_connection_files
 from remote_magic.errors import KernelDied, NotOffered, UsageError
 from remote_magic.existing import connect_existing
+
+
+@pytest.fixture
+def bare_kernel():
+    """A kernel only its connection file knows."""
+    yield from running_bare_kernel()
 
 
 @pytest.fixture

@@ -8,15 +8,27 @@ import re
 import urllib.parse
 
 import pytest
-from barekernel import bare_kernel  # noqa: F401  (fixture)
+from barekernel import running_bare_kernel
 
 from remote_magic.existing import connect_existing
 from remote_magic.processes import redact_command
-from remote_magic.topology import THIS_NOTEBOOK, Kernel, Process, ServerNode, Session, Topology, gather
+from remote_magic.topology import (
+    THIS_NOTEBOOK,
+    Kernel,
+    ServerNode,
+    Session,
+    Topology,
+    gather,
+)
 from remote_magic.topology_render import escape_label, mermaid, node_id, text_tree
 
 _NODE = re.compile(r'^\s*(?:subgraph\s+)?([A-Za-z0-9_]+)(\[\(|\(\[|\{\{|\[)"(.*?)"')
 _EDGE = re.compile(r"^\s*([A-Za-z0-9_]+)\s+(-->|-\.->|---)(?:\|([^|]*)\|)?\s+([A-Za-z0-9_]+)\s*$")
+
+@pytest.fixture
+def bare_kernel():
+    """A kernel only its connection file knows."""
+    yield from running_bare_kernel()
 
 
 def parse_mermaid(text: str) -> tuple[dict[str, str], set[tuple[str, str, str]]]:
@@ -141,9 +153,16 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
     notebook opened in a real JupyterLab page renders the diagram (screenshot: artifacts/topology.png)."""
     import nbformat
     from nbclient import NotebookClient
-    from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_executable, open_in_jupyterlab, start_jupyterlab, sync_playwright
+    from test_browser import (
+        ARTIFACTS,
+        CHROMIUM_ARGS,
+        chromium_executable,
+        open_in_jupyterlab,
+        start_jupyterlab,
+        sync_playwright,
+    )
 
-    first, second, lonely = shared_and_lonely
+    first, _second, lonely = shared_and_lonely
     monkeypatch.setenv("RM_TEST_TOKEN", jupyter_server.token)
     cells = [
         f"%load_ext remote_magic\n%remote connect {jupyter_server.url} --token-env RM_TEST_TOKEN --name lab",
@@ -159,7 +178,7 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
     assert ran[0]["text"] == "hello from the bare kernel\n" and ran[1]["data"]["text/plain"] == "42"
     markdown = notebook.cells[3].outputs[0]["data"]["text/markdown"]
     assert markdown.startswith("```mermaid\nflowchart LR\n")
-    nodes, edges = parse_mermaid(markdown.split("\n", 1)[1].rsplit("```", 1)[0].strip())
+    nodes, _edges = parse_mermaid(markdown.split("\n", 1)[1].rsplit("```", 1)[0].strip())
     ours = [label for label in nodes.values() if THIS_NOTEBOOK in label]
     assert len(ours) == 1, "the notebook's own local kernel is marked"
     assert jupyter_server.token not in markdown
