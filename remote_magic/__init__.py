@@ -59,6 +59,22 @@ def launch_local(**options: Any) -> Connection:
     return launch(registry, **options)
 
 
+def connect_existing(target: str | None = None, **options: Any) -> Any:
+    """Register a kernel known only by its connection file (over ZMQ) and make it current
+    (see :func:`remote_magic.existing.connect_existing`)."""
+    from .existing import connect_existing as connect_file
+
+    return connect_file(registry, target, **options)
+
+
+def topology(everything: bool = False) -> Any:
+    """What runs where, as data: the current connection, or everything on this machine
+    (see :func:`remote_magic.topology.gather`)."""
+    from .topology import gather
+
+    return gather(registry, everything=everything)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magic``."""
     from .magics import RemoteMagic
@@ -100,7 +116,9 @@ __all__ = [
     "UsageError",
     "VariableError",
     "connect",
+    "connect_existing",
     "launch_local",
     "registry",
     "running_servers",
+    "topology",
 ]

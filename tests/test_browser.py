@@ -53,8 +53,8 @@ def sync_playwright():
     return sync_playwright()
 
 
-def start_jupyterlab(tmp_path: Path, notebook_name: str, cells: list[str], env: dict[str, str]) -> LaunchedServer:
-    """JupyterLab on 127.0.0.1 serving one notebook of ``cells``; its kernels get ``env``."""
+def start_jupyterlab(tmp_path: Path, notebooks: dict[str, nbformat.NotebookNode], env: dict[str, str]) -> LaunchedServer:
+    """JupyterLab on 127.0.0.1 serving ``notebooks`` (file name -> notebook), with quiet settings."""
     config = tmp_path / "config"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
@@ -74,9 +74,8 @@ def start_jupyterlab(tmp_path: Path, notebook_name: str, cells: list[str], env: 
     )
     root = tmp_path / "lab"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / notebook_name)
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, root / name)
     env = {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
@@ -86,13 +85,18 @@ def start_jupyterlab(tmp_path: Path, notebook_name: str, cells: list[str], env: 
     return LaunchedServer(str(root), command=(sys.executable, "-m", "jupyterlab"), env=env, startup_timeout=90)
 
 
-def open_and_run_all(page: Any, lab: LaunchedServer, notebook_name: str) -> None:
-    """Log in (the token goes in the form, never in a URL), open the notebook, run all its cells."""
+def open_in_jupyterlab(page, lab: LaunchedServer, name: str) -> None:
+    """Log in (the token goes in the form, never in a URL) and open notebook ``name``."""
     page.goto(lab.url + "login")
     page.fill("input[name=password]", lab.token)
     with page.expect_navigation():
         page.click("#login_submit")
-    page.goto(lab.url + f"lab/tree/{notebook_name}")
+    page.goto(lab.url + f"lab/tree/{name}")
+
+
+def open_and_run_all(page: Any, lab: LaunchedServer, name: str) -> None:
+    """Open notebook ``name``, wait for its kernel, and run all its cells."""
+    open_in_jupyterlab(page, lab, name)
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
         " return w && w.sessionContext && w.sessionContext.session"
@@ -102,12 +106,19 @@ def open_and_run_all(page: Any, lab: LaunchedServer, notebook_name: str) -> None
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
+def code_notebook(cells: list[str]) -> nbformat.NotebookNode:
+    """A Python notebook of code ``cells``."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
 @pytest.fixture
 def jupyterlab(jupyter_server, tmp_path):
     """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
-    lab = start_jupyterlab(
-        tmp_path, "panel.ipynb", NOTEBOOK_CELLS, {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
-    )
+    notebook = code_notebook(NOTEBOOK_CELLS)
+    env = {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
+    lab = start_jupyterlab(tmp_path, {"panel.ipynb": notebook}, env)
     yield lab
     lab.stop()
 

@@ -27,7 +27,15 @@ from servers import (
     server_root,
     tokenless_server,
 )
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_executable, open_and_run_all, start_jupyterlab, sync_playwright
+from test_browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    chromium_executable,
+    code_notebook,
+    open_and_run_all,
+    start_jupyterlab,
+    sync_playwright,
+)
 
 CELLS = [
     "%load_ext remote_magic",
@@ -108,7 +116,7 @@ def lab(fleet, tmp_path):
     env = {"RM_FLEET": json.dumps({name: options for name, (options, _) in fleet.items()})}
     for _, secrets in fleet.values():
         env.update(secrets)
-    started = start_jupyterlab(tmp_path, "fleet.ipynb", CELLS, env)
+    started = start_jupyterlab(tmp_path, {"fleet.ipynb": code_notebook(CELLS)}, env)
     yield started
     started.stop()
 

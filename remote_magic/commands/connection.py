@@ -10,8 +10,10 @@ from typing import Any
 
 from IPython.display import display
 
+from ..bare import KIND as BARE_KIND
 from ..discovery import ServerInfo, find_running, running_servers
 from ..errors import UsageError
+from ..existing import connect_existing, describe_existing
 from ..hub import ProgressEvent, user_server_url
 from ..launch import launched_server
 from ..registry import Registry
@@ -37,6 +39,14 @@ cell's source, so avoid that form in notebooks you share."""
         help="server URL, e.g. http://host:8888/ (default: $JUPYTER_SERVER_URL, else the one server running here)",
     ),
     arg("--name", "-n", help="connection name (default: from the host); an existing one is replaced"),
+    arg(
+        "--existing",
+        nargs="?",
+        const="",
+        metavar="FILE|ID",
+        help="a kernel known only by its connection file, over ZMQ (as jupyter console --existing): "
+        "the newest one in the runtime directory, or this path or kernel id",
+    ),
     arg("--token-env", metavar="VAR", help="read the token from environment variable VAR"),
     arg("--ask-token", action="store_true", help="ask for the token with a hidden prompt"),
     arg("--password-env", metavar="VAR", help="log in with the password in environment variable VAR (a server without a token)"),
@@ -55,6 +65,8 @@ cell's source, so avoid that form in notebooks you share."""
     epilog=_CONNECT_EPILOG,
 )
 def connect(context: Context, options: argparse.Namespace) -> None:
+    if options.existing is not None:
+        return _connect_existing(context, options)
     url = options.url or os.environ.get("JUPYTER_SERVER_URL") or _only_local_server(context)
     _, url_token = parse_server_url(url)  # %remote has masked it in the history already
     token = getpass.getpass("Token: ") if options.ask_token else None
@@ -87,6 +99,15 @@ def connect(context: Context, options: argparse.Namespace) -> None:
             "cell's source. Prefer --token-env VAR or JUPYTER_TOKEN.",
             file=sys.stderr,
         )
+
+
+def _connect_existing(context: Context, options: argparse.Namespace) -> None:
+    if options.url:
+        raise UsageError("%remote connect: give a URL or --existing, not both.")
+    connection = connect_existing(
+        context.registry, options.existing or None, name=options.name, safe_outputs=options.safe_outputs
+    )
+    print(describe_existing(connection))
 
 
 def _through_hub(url: str, options: argparse.Namespace, token: str | None) -> str | None:
@@ -132,6 +153,8 @@ def server_table(registry: Registry, servers: list[ServerInfo]) -> Table:
     """The local servers as rows (url, root_dir, pid, version, connection); never their tokens."""
     connected = {}
     for connection in registry:
+        if connection.server.capabilities.kind == BARE_KIND:
+            continue  # a kernel known by its connection file: no server
         for info in servers:
             if info.matches(str(connection.server.url)):
                 connected[info.pid] = connection.name

@@ -37,8 +37,13 @@ def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
     "kernels",
     "List the server's kernels: state, last activity, connections, sessions (* marks this connection's).",
     CONN,
+    arg("--local", action="store_true", help="instead: this machine's kernel connection files, whether each answers, pid, server"),
 )
 def kernels(context: Context, options: argparse.Namespace) -> Table:
+    if options.local:
+        from .local import local_kernel_table
+
+        return local_kernel_table()
     connection = context.connection(options.conn)
     caps = connection.server.capabilities
     known = "" if caps.kernel_listing else f" known to this connection (a {caps.label} does not list the others)"
