@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from typing import Any
 
 from ..contents import Contents, cell_source, deletable_path, output_text, remote_path
@@ -13,7 +12,8 @@ from ..errors import UsageError
 from ..kernelfiles import NOTE, KernelFiles, lacks_contents_api
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
-from ..transfer import CHUNK_SIZE, Progress
+from ..progress import showing_progress
+from ..transfer import CHUNK_SIZE
 from . import Context, arg, command
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
@@ -175,7 +175,7 @@ def rm(context: Context, options: argparse.Namespace) -> None:
 )
 def upload(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
-    with _ProgressLine("Uploading") as progress:
+    with showing_progress(f"Uploading {options.local}") as progress:
         model = contents.upload(options.local, options.remote, overwrite=options.force, progress=progress)
     chunks = max(1, math.ceil(model["size"] / CHUNK_SIZE))
     print(f"Uploaded {options.local} ({human_size(model['size'])}, {chunks} chunk{'s' if chunks > 1 else ''}) to {model['path']}")
@@ -193,7 +193,7 @@ def upload(context: Context, options: argparse.Namespace) -> None:
 )
 def download(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
-    with _ProgressLine("Downloading") as progress:
+    with showing_progress(f"Downloading {remote_path(options.remote)}") as progress:
         target = contents.download(options.remote, options.local, overwrite=options.force, progress=progress)
     print(f"Downloaded {remote_path(options.remote)} ({human_size(target.stat().st_size)}) to {target}")
 
@@ -262,24 +262,3 @@ def checkpoints(context: Context, options: argparse.Namespace) -> Table:
 def restore(context: Context, options: argparse.Namespace) -> None:
     context.connection(options.conn).server.contents.restore_checkpoint(options.path, options.checkpoint_id)
     print(f"Restored {remote_path(options.path)} to checkpoint {options.checkpoint_id!r}")
-
-
-class _ProgressLine:
-    """A ``progress`` callback writing one self-overwriting stderr line, for transfers of several chunks."""
-
-    def __init__(self, verb: str):
-        self.verb = verb
-        self.shown = False
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        if total > CHUNK_SIZE:
-            sys.stderr.write(f"\r{self.verb}: {human_size(done)} of {human_size(total)}")
-            self.shown = True
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
