@@ -37,6 +37,8 @@ CELL_PARSER.add_argument(
 class RemoteMagic(Magics):
     """Run cells on a remote Jupyter kernel. Settings: ``%config RemoteMagic.<name> = value``."""
 
+    cell_parser = CELL_PARSER  # its usage line heads %remote --help
+
     timeout = Float(
         None, allow_none=True, help="Seconds a %%remote cell may run before the remote kernel is interrupted (None: no limit)."
     ).tag(config=True)

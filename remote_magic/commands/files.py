@@ -48,6 +48,7 @@ class Text(str):
     arg("path", nargs="?", default="", help="directory or file path on the server (default: its root)"),
     THROUGH_KERNEL,
     CONN,
+    group="files",
 )
 def ls(context: Context, options: argparse.Namespace) -> Table:
     server = context.connection(options.conn).server
@@ -87,6 +88,7 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
     THROUGH_KERNEL,
     CONN,
     epilog="Binary files are refused: use %remote download. The result is also a string: text = %remote cat PATH",
+    group="files",
 )
 def cat(context: Context, options: argparse.Namespace) -> Text:
     model = file_store(context, options).get(options.path)
@@ -122,6 +124,7 @@ def render_notebook(path: str, notebook: dict[str, Any]) -> str:
     arg("path", help="directory path on the server"),
     arg("-p", "--parents", action="store_true", help="create missing parents; an existing directory is fine"),
     CONN,
+    group="files",
 )
 def mkdir(context: Context, options: argparse.Namespace) -> None:
     model = context.connection(options.conn).server.contents.mkdir(options.path, parents=options.parents)
@@ -134,6 +137,7 @@ def mkdir(context: Context, options: argparse.Namespace) -> None:
     arg("source", help="path on the server"),
     arg("target", help="new path; an existing directory (or a path ending with /) receives SOURCE under its name"),
     CONN,
+    group="files",
 )
 def mv(context: Context, options: argparse.Namespace) -> None:
     model = context.connection(options.conn).server.contents.rename(options.source, options.target)
@@ -149,6 +153,7 @@ def mv(context: Context, options: argparse.Namespace) -> None:
     CONN,
     epilog="A directory that is not empty is refused without --recursive. The server may move what it "
     "deletes to its trash (FileContentsManager.delete_to_trash).",
+    group="files",
 )
 def rm(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -172,6 +177,7 @@ def rm(context: Context, options: argparse.Namespace) -> None:
     CONN,
     epilog="An existing remote file is never replaced without --force. A large upload goes to a "
     "temporary name and is renamed into place only once complete.",
+    group="files",
 )
 def upload(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
@@ -190,6 +196,7 @@ def upload(context: Context, options: argparse.Namespace) -> None:
     THROUGH_KERNEL,
     CONN,
     epilog="An existing local file is never replaced without --force; a failed download leaves nothing behind.",
+    group="files",
 )
 def download(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
@@ -204,6 +211,7 @@ def download(context: Context, options: argparse.Namespace) -> None:
     arg("kind", choices=["notebook", "file"], help="what to create"),
     arg("path", nargs="?", default="", help="path on the server (.ipynb is added to a notebook's name if missing)"),
     CONN,
+    group="files",
 )
 def new(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -221,6 +229,7 @@ def new(context: Context, options: argparse.Namespace) -> None:
     arg("--raw", dest="cell_type", action="store_const", const="raw", help="a raw cell"),
     CONN,
     epilog="For cells with outputs or metadata use the API: server.contents.append_cells(path, cell_dict).",
+    group="files",
 )
 def append_cell(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -234,13 +243,14 @@ def append_cell(context: Context, options: argparse.Namespace) -> None:
     "Save a checkpoint of a remote file or notebook (the server keeps one per file by default).",
     arg("path", help="path on the server"),
     CONN,
+    group="files",
 )
 def checkpoint(context: Context, options: argparse.Namespace) -> None:
     saved = context.connection(options.conn).server.contents.create_checkpoint(options.path)
     print(f"Checkpoint {saved['id']!r} of {remote_path(options.path)} saved ({short_time(saved['last_modified'])})")
 
 
-@command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN)
+@command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN, group="files")
 def checkpoints(context: Context, options: argparse.Namespace) -> Table:
     rows = context.connection(options.conn).server.contents.checkpoints(options.path)
     return Table(
@@ -258,6 +268,7 @@ def checkpoints(context: Context, options: argparse.Namespace) -> Table:
     arg("path", help="path on the server"),
     arg("checkpoint_id", metavar="ID", help="checkpoint id (see %%remote checkpoints PATH)"),
     CONN,
+    group="files",
 )
 def restore(context: Context, options: argparse.Namespace) -> None:
     context.connection(options.conn).server.contents.restore_checkpoint(options.path, options.checkpoint_id)

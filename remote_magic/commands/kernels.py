@@ -21,7 +21,7 @@ def _mark(value: Any) -> str:
     return "*" if value else ""
 
 
-@command("kernelspecs", "List the server's kernelspecs (* marks the one this connection uses).", CONN)
+@command("kernelspecs", "List the server's kernelspecs (* marks the one this connection uses).", CONN, group="kernels & sessions")
 def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
     return Table(
@@ -37,6 +37,7 @@ def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
     "kernels",
     "List the server's kernels: state, last activity, connections, sessions (* marks this connection's).",
     CONN,
+    group="kernels & sessions",
 )
 def kernels(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
@@ -60,6 +61,7 @@ def kernels(context: Context, options: argparse.Namespace) -> Table:
     "sessions",
     "List the server's sessions (notebooks bound to kernels) with their kernel's state (* marks this connection's).",
     CONN,
+    group="kernels & sessions",
 )
 def sessions(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
@@ -79,6 +81,7 @@ def sessions(context: Context, options: argparse.Namespace) -> Table:
     arg("spec", nargs="?", metavar="SPEC", help="kernelspec name (default: the connection's, else the server's)"),
     arg("--session", metavar="PATH", help="bind the kernel to this notebook path on the server (POST /api/sessions)"),
     CONN,
+    group="kernels & sessions",
 )
 def start(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -94,6 +97,7 @@ def start(context: Context, options: argparse.Namespace) -> None:
     "Use an existing kernel or session (e.g. one JupyterLab or a colleague opened); it is never stopped unless you ask.",
     arg("target", metavar="KERNEL_ID|SESSION_PATH", help="kernel id, unique id prefix, or session path"),
     CONN,
+    group="kernels & sessions",
 )
 def attach(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -101,14 +105,14 @@ def attach(context: Context, options: argparse.Namespace) -> None:
     print(f"Attached {_describe(connection, kernel.id)}; {connection.name!r} now runs cells there.")
 
 
-@command("interrupt", "Interrupt a kernel (like Ctrl-C): the running cell stops, the state stays.", TARGET, CONN)
+@command("interrupt", "Interrupt a kernel (like Ctrl-C): the running cell stops, the state stays.", TARGET, CONN, group="run")
 def interrupt(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).find_kernel(options.kernel)
     kernel.interrupt()
     print(f"Interrupted kernel {kernel.id}.")
 
 
-@command("restart", "Restart a kernel: its variables are lost, it stays this connection's kernel.", TARGET, CONN)
+@command("restart", "Restart a kernel: its variables are lost, it stays this connection's kernel.", TARGET, CONN, group="kernels & sessions")
 def restart(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).find_kernel(options.kernel)
     kernel.restart()
@@ -121,6 +125,7 @@ def restart(context: Context, options: argparse.Namespace) -> None:
     TARGET,
     arg("--yes", "-y", action="store_true", help="do not ask for confirmation"),
     CONN,
+    group="kernels & sessions",
 )
 def shutdown(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -140,6 +145,7 @@ def shutdown(context: Context, options: argparse.Namespace) -> None:
     arg("--force", action="store_true", help="switch even when another session or client still uses the old kernel"),
     CONN,
     epilog="Refused when the old kernel is shared: the server would shut it down under the other users.",
+    group="kernels & sessions",
 )
 def switch(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -151,6 +157,7 @@ def switch(context: Context, options: argparse.Namespace) -> None:
     "panel",
     "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets).",
     arg("--interval", type=float, default=2.0, metavar="SECONDS", help="refresh every SECONDS (default: 2)"),
+    group="kernels & sessions",
 )
 def panel(context: Context, options: argparse.Namespace) -> Any:
     from ..panel import show_panel
