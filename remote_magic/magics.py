@@ -90,7 +90,13 @@ class RemoteMagic(Magics):
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
         timeout = options.timeout if options.timeout is not None else self.timeout
-        display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs)
+        origin = f"kernel {kernel.id[:8]} of connection {connection.name!r}"
+        display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs, origin=origin)
+
+        def interrupt() -> None:
+            display.interrupted()
+            kernel.interrupt()
+
         try:
             kernel.stream(
                 code,
@@ -98,6 +104,7 @@ class RemoteMagic(Magics):
                 input=ask_locally if _local_stdin_allowed(self.shell) else None,
                 timeout=timeout,
                 on_timeout=kernel.interrupt if self.interrupt_on_timeout else None,
+                on_keyboard_interrupt=interrupt,
             )
         except RemoteMagicError:
             display.show_error()  # e.g. where the remote code was when a timeout interrupted it
@@ -106,7 +113,7 @@ class RemoteMagic(Magics):
             display.finish()
         if display.error is not None:
             if self.raise_on_error and not options.no_raise:
-                raise remote_exception(display.error)
+                raise remote_exception(display.error, origin)
             display.show_error()
         return display.result
 
