@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UsageError
+from .. import frontend
+from ..errors import RemoteMagicError, UsageError
+from ..panel_model import PanelModel, one_line
 from ..prompt import confirm
 from ..registry import Connection
 from ..sessions import kernelspec_rows, overview, sessions_using
 from ..tables import Table, short_time
 from . import Context, arg, command
+from .files import Text
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
 TARGET = arg("kernel", nargs="?", metavar="KERNEL", help="kernel id, unique id prefix or session path (default: this connection's kernel)")
@@ -155,16 +158,36 @@ def switch(context: Context, options: argparse.Namespace) -> None:
 
 @command(
     "panel",
-    "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets).",
+    "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets; as text in a terminal).",
     arg("--interval", type=float, default=2.0, metavar="SECONDS", help="refresh every SECONDS (default: 2)"),
     group="kernels & sessions",
 )
 def panel(context: Context, options: argparse.Namespace) -> Any:
-    from ..panel import show_panel
-
     if options.interval <= 0:
         raise UsageError("%remote panel: --interval must be a positive number of seconds.")
+    if not frontend.in_notebook():
+        return panel_text(context)
+    from ..panel import show_panel
+
     return show_panel(context.registry, interval=options.interval)
+
+
+def panel_text(context: Context) -> Text:
+    """What the panel shows, as text, for a terminal (the live panel's widgets need a notebook)."""
+    model = PanelModel(context.registry)
+    model.refresh()
+    lines = ["remote_magic panel as text: the live panel with buttons needs a notebook.", ""]
+    if model.current is None:
+        return Text("\n".join(lines + ["No connection yet: %remote connect URL (or %remote launch)."]))
+    names = ", ".join(f"{name} (current)" if name == model.current else name for name in model.connections)
+    lines += [f"Connections: {names}", model.where]
+    only_current = argparse.Namespace(conn=None)
+    for listing in (sessions, kernels):
+        try:
+            lines += ["", repr(listing(context, only_current))]
+        except RemoteMagicError as exc:
+            lines += ["", one_line(exc)]
+    return Text("\n".join(lines))
 
 
 def _describe(connection: Connection, kernel_id: str) -> str:
