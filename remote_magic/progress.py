@@ -127,7 +127,7 @@ class WidgetProgress(Meter):
         if self._handle is None:
             self._open()
         self._bar.value = self.fraction
-        self._text.value = html.escape(f"{self.fraction:.0%} · {self.status()}")
+        self._text.value = f"<span style='white-space:nowrap'>{html.escape(f'{self.fraction:.0%} · {self.status()}')}</span>"
 
     def _open(self) -> None:
         import ipywidgets as widgets
@@ -136,7 +136,7 @@ class WidgetProgress(Meter):
         self._bar = widgets.FloatProgress(min=0.0, max=1.0, description=self.label,
                                           style={"description_width": "initial"})
         self._text = widgets.HTML()
-        self._box = widgets.HBox([self._bar, self._text])
+        self._box = widgets.HBox([self._bar, self._text], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self._box.add_class("rm-progress")
         self._handle = display(self._box, display_id=True)
 

@@ -34,6 +34,15 @@ NOTEBOOK_CELLS = [
     "%%remote\nanswer = 42",
     "%remote panel --interval 1",
 ]
+# Transfer progress and help, as a notebook user sees them (screenshots: upload-progress.png, help.png).
+UX_CELLS = [
+    "%load_ext remote_magic",
+    "import os\nurl = os.environ['RM_TEST_URL']\n%remote connect $url --token-env RM_TEST_TOKEN --name test",
+    "import time\nfrom remote_magic.progress import progress_bar\n"
+    "bar = progress_bar('Uploading example.bin')\nbar(1 << 20, 8 << 20)\ntime.sleep(1)\nbar(3 << 20, 8 << 20)",
+    "%remote upload big.bin --force",
+    "%remote --help",
+]
 
 
 def chromium_executable() -> str:
@@ -50,6 +59,22 @@ def sync_playwright():
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[test]' to run the browser test.")
     return sync_playwright()
+
+
+def open_and_run_all(page, lab, notebook: str) -> None:
+    """Log in (the token goes in the form, never in a URL), open ``notebook`` and run all its cells."""
+    page.goto(lab.url + "login")
+    page.fill("input[name=password]", lab.token)
+    with page.expect_navigation():
+        page.click("#login_submit")
+    page.goto(lab.url + f"lab/tree/{notebook}")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return w && w.sessionContext && w.sessionContext.session"
+        " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
+        timeout=90_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
 @pytest.fixture
@@ -74,9 +99,11 @@ def jupyterlab(jupyter_server, tmp_path):
     )
     root = tmp_path / "lab"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "panel.ipynb")
+    for name, cells in (("panel.ipynb", NOTEBOOK_CELLS), ("ux.ipynb", UX_CELLS)):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, root / name)
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
     env = {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
@@ -98,18 +125,7 @@ def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_bu
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.set_default_timeout(60_000)
         try:
-            page.goto(jupyterlab.url + "login")  # the token goes in the form, never in a URL
-            page.fill("input[name=password]", jupyterlab.token)
-            with page.expect_navigation():
-                page.click("#login_submit")
-            page.goto(jupyterlab.url + "lab/tree/panel.ipynb")
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                " return w && w.sessionContext && w.sessionContext.session"
-                " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
-                timeout=90_000,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            open_and_run_all(page, jupyterlab, "panel.ipynb")
             page.wait_for_selector(".rm-panel", timeout=90_000)
             page.wait_for_function(
                 "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
@@ -144,3 +160,56 @@ def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_bu
             raise
         finally:
             browser.close()
+
+
+def test_upload_progress_and_help_in_jupyterlab(jupyter_server, jupyterlab):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 2400})
+        page.set_default_timeout(90_000)
+        try:
+            open_and_run_all(page, jupyterlab, "ux.ipynb")
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            help_cell, upload_cell, bar_cell = cells.nth(4), cells.nth(3), cells.nth(2)
+            help_cell.locator(".rm-help").wait_for()
+            # a transfer under way: a widget bar with percentage, rate and time left
+            bar = bar_cell.locator(".rm-progress")
+            bar.wait_for()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.rm-progress')].some(e => e.innerText.includes('3.0 MB of 8.0 MB'))"
+            )
+            status = bar.inner_text()
+            assert "38%" in status and "/s" in status and "left" in status and "Uploading example.bin" in status
+            # a finished upload: its bar became one line of text, and nothing was written to stderr
+            upload_cell.locator(".rm-progress-done").wait_for()
+            assert upload_cell.locator(".rm-progress-done").inner_text().startswith("\u2713 Uploading big.bin: done, 8.0 MB in ")
+            assert upload_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0, "a red stderr box"
+            assert "Uploaded big.bin (8.0 MB, 8 chunks)" in upload_cell.inner_text()
+            bar_cell.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "upload-progress.png"), clip=_around(bar_cell, upload_cell))
+            # help: words wrap whole in a narrow notebook, grouped by task
+            text = help_cell.locator(".rm-help").inner_text()
+            assert text.index("Connect:") < text.index("Files:") < text.index("Kernels & sessions:")
+            assert "[--no-raise]" in text
+            breaks = help_cell.locator(".rm-help td, .rm-help pre").evaluate_all(
+                "els => els.map(e => getComputedStyle(e).wordBreak)"
+            )
+            assert breaks and set(breaks) == {"normal"}, breaks
+            names = help_cell.locator(".rm-help td code").evaluate_all("els => els.map(e => e.getClientRects().length)")
+            assert names and set(names) == {1}, "a subcommand name was broken across lines"
+            help_cell.scroll_into_view_if_needed()
+            help_cell.screenshot(path=str(ARTIFACTS / "help.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "ux-jupyterlab-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _around(*locators) -> dict[str, float]:
+    """The page area that holds these elements (for a screenshot)."""
+    boxes = [locator.bounding_box() for locator in locators]
+    left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    right, bottom = max(b["x"] + b["width"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
+    return {"x": left, "y": top, "width": right - left, "height": bottom - top}

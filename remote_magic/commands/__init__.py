@@ -10,6 +10,7 @@ import argparse
 import html
 import importlib
 import pkgutil
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..frontend import text_width
-from ..helptext import PRE_STYLE, HelpFormatter, HelpText, show, suggestion, wrap
+from ..helptext import HelpFormatter, HelpText, show, suggestion, wrap
 
 if TYPE_CHECKING:
     from ..magics import RemoteMagic
@@ -126,13 +127,16 @@ def overview(cell_parser: ArgumentParser | None = None) -> HelpText:
         "       " + wrap(f"{cell_usage}    the cell, on the remote kernel", width, 9),
     ]
     settings = "Settings: %config RemoteMagic (e.g. %config RemoteMagic.timeout = 60)"
-    text, markup = list(head), [f"<pre style='{PRE_STYLE}'>{html.escape(chr(10).join(head))}</pre>"]
+    usages = [("%remote SUBCOMMAND [options]", "a subcommand (%remote SUBCOMMAND --help: its options)"),
+              (cell_usage, "the cell, on the remote kernel")]
+    text, markup = list(head), ["".join(f"<div><code>{_unbroken_options(usage)}</code> &mdash; {html.escape(what)}</div>"
+                                        for usage, what in usages)]
     for group in sorted({cmd.group for cmd in COMMANDS.values()}, key=_group_rank):
         title = group[0].upper() + group[1:] + ":"
         members = [cmd for cmd in COMMANDS.values() if cmd.group == group]
         text += ["", title] + [f"  {cmd.name.ljust(column - 2)}{wrap(cmd.summary, width, column)}" for cmd in members]
         rows = "".join(
-            f"<tr><td style='{_NAME_STYLE}'><code>{html.escape(cmd.name)}</code></td>"
+            f"<tr><td style='{_NAME_STYLE}'><code style='white-space:nowrap'>{html.escape(cmd.name)}</code></td>"
             f"<td style='{_SUMMARY_STYLE}'>{html.escape(cmd.summary)}</td></tr>"
             for cmd in members
         )
@@ -142,8 +146,17 @@ def overview(cell_parser: ArgumentParser | None = None) -> HelpText:
     return HelpText("\n".join(text), f"<div class='rm-help'>{''.join(markup)}</div>")
 
 
-_NAME_STYLE = "text-align:left;vertical-align:top;white-space:nowrap;padding:0 1em 0 0"
-_SUMMARY_STYLE = "text-align:left;vertical-align:top;word-break:normal;overflow-wrap:break-word"
+_NAME_STYLE = "text-align:left;vertical-align:baseline;white-space:nowrap;padding:0.2em 1em 0.2em 0"
+_SUMMARY_STYLE = "text-align:left;vertical-align:baseline;word-break:normal;overflow-wrap:break-word;padding:0.2em 0"
+
+
+def _unbroken_options(usage: str) -> str:
+    """A usage line as HTML that wraps between its options, never inside one (``[--timeout SECONDS]``)."""
+    parts = re.split(r"(\[[^\]]*\])", usage)
+    return "".join(
+        f"<span style='white-space:nowrap'>{html.escape(part)}</span>" if part.startswith("[") else html.escape(part)
+        for part in parts
+    )
 
 
 def _group_rank(group: str) -> tuple[int, str]:
