@@ -10,7 +10,7 @@ import html
 import textwrap
 from collections.abc import Iterable
 
-from .frontend import text_width
+from .frontend import ipython_shell, text_width
 
 #: The width argparse lays help out to in a notebook: no wrapping, the frontend wraps.
 UNWRAPPED = 10_000
@@ -39,8 +39,6 @@ class HelpText:
 
 def show(help_text: HelpText) -> None:
     """Display ``help_text`` as the cell's output (printed outside IPython)."""
-    from .frontend import ipython_shell
-
     if ipython_shell() is None:
         print(help_text.text)
         return

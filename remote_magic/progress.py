@@ -9,6 +9,7 @@ a transfer of one piece shows nothing; when the transfer ends the bar is marked 
 from __future__ import annotations
 
 import html
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -104,7 +105,8 @@ class LineProgress(Meter):
         return f"{self.label} {self.fraction:4.0%} |{bar}| {self.status()}"
 
     def draw(self) -> None:
-        self.stream.write("\r" + self.line() + "\x1b[K")
+        width = shutil.get_terminal_size().columns - 1  # a line that wrapped could not be redrawn in place
+        self.stream.write("\r" + self.line()[:width] + "\x1b[K")
         self.stream.flush()
 
     def finish(self, ok: bool) -> None:

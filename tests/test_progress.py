@@ -16,6 +16,7 @@ MIB = 1024 * 1024
 
 
 def test_terminal_line_redraws_in_place_with_percentage_rate_and_time_left(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "150")
     out = io.StringIO()
     progress = LineProgress("Uploading big.bin", out)
     monkeypatch.setattr("remote_magic.progress.REDRAW_INTERVAL", 0.0)
@@ -29,6 +30,15 @@ def test_terminal_line_redraws_in_place_with_percentage_rate_and_time_left(monke
     assert frames[0].startswith("Uploading big.bin  25% |█████ ")
     assert "1.0 MB of 4.0 MB" in frames[0] and "B/s · " in frames[0] and " left" in frames[0]
     assert frames[-1].startswith("Uploading big.bin: done, 4.0 MB in ") and text.endswith("\x1b[K\n")
+
+
+def test_the_line_never_wraps_so_it_can_be_redrawn(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    out = io.StringIO()
+    progress = LineProgress("Uploading a/rather/long/path/to/a/file.bin", out)
+    progress(1, 10)
+    frame = out.getvalue().split("\r")[1].removesuffix("\x1b[K")
+    assert frame.startswith("Uploading a/rather/long") and len(frame) == 39
 
 
 def test_redraws_are_throttled_but_the_end_is_always_drawn():
