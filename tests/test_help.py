@@ -72,7 +72,7 @@ def test_in_a_notebook_help_is_not_wrapped_and_wraps_between_words_in_html(tmp_p
         assert f"{cmd.summary}\n" in plain + "\n", f"{cmd.name}'s summary was wrapped"
     markup = overview_output["data"]["text/html"]
     assert "class='rm-help'" in markup and "word-break:normal" in markup
-    assert "<td style='" in markup and "<code>upload</code>" in markup
+    assert "<td style='" in markup and ">upload</code>" in markup
     upload = upload_output["data"]["text/plain"]
     epilog = COMMANDS["upload"].parser.epilog
     assert epilog in upload.splitlines(), "the epilog was wrapped"
