@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark chromium chp servers
+.PHONY: demo test benchmark chromium tmux chp servers docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 # The browser test drives Debian's Chromium (a test tool cannot download its own browser here).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
+
+# The terminal tests drive IPython in a tmux session.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q tmux; }
 
 # JupyterHub's configurable-http-proxy for the hub tests, from npm, cached in .cache/chp.
 CHP := .cache/chp/node_modules/.bin/configurable-http-proxy
@@ -51,7 +55,7 @@ $(JUPYVERSE):
 servers: $(NB6) $(EG) $(JUPYVERSE)
 
 # The whole test suite, against real Jupyter servers and kernels.
-test: $(STAMP) chromium chp servers
+test: $(STAMP) chromium tmux chp servers
 	$(PY) -m pytest
 
 # Benchmark-only peers (pip extra `bench`); JupyterHub's proxy as for the tests.
@@ -63,3 +67,16 @@ $(BENCH_STAMP): $(STAMP)
 
 benchmark: $(BENCH_STAMP) $(CHP)
 	$(PY) benchmarks/suite.py
+
+# The documentation site (Sphinx + MyST, pip extra `docs`) into artifacts/docs/: the pages of docs/,
+# the demo notebooks as executed, the API reference from the docstrings. Warnings are errors, and
+# every internal link and cross-reference is checked (-n).
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -b html -W --keep-going -n -q docs artifacts/docs
+	@echo "Documentation: $(CURDIR)/artifacts/docs/index.html"

@@ -333,14 +333,17 @@ def cell_source(cell: Cell) -> str:
 
 
 def output_text(output: dict[str, Any]) -> str:
-    """An nbformat output as text: stream text, ``Name: value`` for errors, and for data its
-    ``text/plain`` led by its other MIME types (``[text/html] <IPython.core.display.HTML object>``)."""
+    """An nbformat output as text: stream text, ``Name: value`` for errors, Markdown as its source,
+    and for other data its ``text/plain`` led by its other MIME types
+    (``[text/html] <IPython.core.display.HTML object>``)."""
     kind = output.get("output_type")
     if kind == "stream":
         return _joined(output.get("text", ""))
     if kind == "error":
         return f"{output.get('ename')}: {output.get('evalue')}"
     data = output.get("data", {})
+    if "text/markdown" in data:  # its source is the readable text (text/plain is an object's repr)
+        return _joined(data["text/markdown"])
     rich = ", ".join(mimetype for mimetype in data if mimetype != "text/plain")
     text = _joined(data.get("text/plain", ""))
     return f"[{rich}] {text}".strip() if rich else text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,8 @@ def merge_streams(outputs: list[Any]) -> list[Any]:
 
 
 def summary(notebook: Any, *, max_lines: int = 8, width: int = 110) -> str:
-    """Each code cell's first source line and its outputs as text (long outputs cut)."""
+    """Each code cell's first source line and its outputs as text: long lines wrapped between
+    words, long outputs cut after ``max_lines``."""
     lines = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -102,11 +104,18 @@ def summary(notebook: Any, *, max_lines: int = 8, width: int = 110) -> str:
         expected = "   (raises on purpose)" if "raises-exception" in cell.metadata.get("tags", []) else ""
         lines.append(f"[{cell.get('execution_count') or ' '}] {first}{expected}")
         text = "\n".join(output_text(output).rstrip("\n") for output in cell.get("outputs", []))
-        shown = text.splitlines()
-        lines += ["    " + (line if len(line) <= width else line[: width - 2] + " …") for line in shown[:max_lines]]
+        shown = [part for line in text.splitlines() for part in _wrapped(line, width)]
+        lines += ["    " + line for line in shown[:max_lines]]
         if len(shown) > max_lines:
             lines.append(f"    … ({len(shown) - max_lines} more lines in the executed notebook)")
     return "\n".join(lines)
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """``line`` as lines of at most ``width`` columns, broken between words (a longer word stays whole)."""
+    indent = line[: len(line) - len(line.lstrip())]
+    return textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_long_words=False,
+                         break_on_hyphens=False, drop_whitespace=True) or [""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ from typing import Any
 from IPython.display import clear_output, publish_display_data
 
 from . import sanitize
-from .errors import RemoteExecutionError
+from .errors import RemoteExecutionError, remote_header
+from .frontend import is_terminal
 from .protocol import Message
 
 
@@ -26,14 +27,14 @@ class RemoteResult:
         return str(self.data.get("text/plain", ""))
 
 
-def remote_exception(content: dict[str, Any]) -> RemoteExecutionError:
+def remote_exception(content: dict[str, Any], origin: str | None = None) -> RemoteExecutionError:
     """An exception named like the remote one (so the cell fails with, e.g., ``ZeroDivisionError``)
-    whose rendered traceback is the remote traceback."""
+    whose rendered traceback is the remote traceback, under a header naming ``origin``."""
     ename = str(content.get("ename") or "RemoteError")
     cls_name = ename if ename.isidentifier() else "RemoteError"
     # Its str() is the remote evalue alone: frontends put the class name in front of it.
     cls = type(cls_name, (RemoteExecutionError,), {"__module__": "remote", "__str__": lambda self: self.evalue})
-    return cls(ename, str(content.get("evalue", "")), content.get("traceback"))
+    return cls(ename, str(content.get("evalue", "")), content.get("traceback"), origin)
 
 
 class LiveDisplay:
@@ -44,7 +45,8 @@ class LiveDisplay:
     :mod:`remote_magic.sanitize`) and :meth:`finish` says in one line what was held back.
     """
 
-    def __init__(self, *, safe_outputs: bool = False) -> None:
+    def __init__(self, *, safe_outputs: bool = False, origin: str | None = None) -> None:
+        self.origin = origin  # named above a remote traceback
         self.result: RemoteResult | None = None
         self.error: dict[str, Any] | None = None
         self.held_back: sanitize.HeldBack | None = sanitize.HeldBack() if safe_outputs else None
@@ -127,7 +129,14 @@ class LiveDisplay:
         """Write the remote traceback (for when remote errors do not fail the local cell)."""
         if self.error is not None:
             self.flush()
-            print(_traceback_text(self.error), file=sys.stderr)
+            header = [remote_header(self.origin)] if self.origin else []
+            print("\n".join(header + [_traceback_text(self.error)]), file=sys.stderr)
+
+    def interrupted(self) -> None:
+        """After a local Ctrl-C: on a terminal, what follows starts on a new line (not after ``^C``)."""
+        if is_terminal(sys.stdout):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
 
 
 def _traceback_text(content: dict[str, Any]) -> str:

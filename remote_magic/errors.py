@@ -66,14 +66,22 @@ class ConnectionNotFound(UsageError):
 class RemoteExecutionError(RemoteMagicError):
     """The remote code raised; carries the remote exception name, value and traceback."""
 
-    def __init__(self, ename: str, evalue: str, traceback: list[str] | None = None):
+    def __init__(self, ename: str, evalue: str, traceback: list[str] | None = None, origin: str | None = None):
         super().__init__(f"{ename}: {evalue}" if evalue else ename)
         self.ename = ename
         self.evalue = evalue
         self.traceback = list(traceback or [])
+        self.origin = origin  # "kernel 1a2b3c4d of connection 'gpu'": where it was raised
 
     def _render_traceback_(self) -> list[str]:
-        return self.traceback or [str(self)]
+        lines = self.traceback or [str(self)]
+        return [remote_header(self.origin), *lines] if self.origin else lines
+
+
+def remote_header(origin: str) -> str:
+    """The line above a remote traceback: whose it is, and that its cell numbers are the remote
+    kernel's (a local ``[8]`` may show ``Cell In[5]``)."""
+    return f"\x1b[1;36mRemote error\x1b[0m on {origin} (its Cell In[n] numbers are that kernel's):"
 
 
 class NotOffered(RemoteMagicError):

@@ -41,6 +41,8 @@ CELL_PARSER.add_argument("--pickle", action="store_true", help="let -i/-o use pi
 class RemoteMagic(Magics):
     """Run cells on a remote Jupyter kernel. Settings: ``%config RemoteMagic.<name> = value``."""
 
+    cell_parser = CELL_PARSER  # its usage line heads %remote --help
+
     timeout = Float(
         None, allow_none=True, help="Seconds a %%remote cell may run before the remote kernel is interrupted (None: no limit)."
     ).tag(config=True)
@@ -95,9 +97,15 @@ class RemoteMagic(Magics):
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
         timeout = options.timeout if options.timeout is not None else self.timeout
-        display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs)
+        origin = f"kernel {kernel.id[:8]} of connection {connection.name!r}"
+        display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs, origin=origin)
         if options.inputs:
             push_names(kernel, self.shell.user_ns, options.inputs, **self.transfer_options(options))
+
+        def interrupt() -> None:
+            display.interrupted()
+            kernel.interrupt()
+
         try:
             kernel.stream(
                 code,
@@ -105,6 +113,7 @@ class RemoteMagic(Magics):
                 input=ask_locally if _local_stdin_allowed(self.shell) else None,
                 timeout=timeout,
                 on_timeout=kernel.interrupt if self.interrupt_on_timeout else None,
+                on_keyboard_interrupt=interrupt,
             )
         except RemoteMagicError:
             display.show_error()  # e.g. where the remote code was when a timeout interrupted it
@@ -113,7 +122,7 @@ class RemoteMagic(Magics):
             display.finish()
         if display.error is not None:
             if self.raise_on_error and not options.no_raise:
-                raise remote_exception(display.error)
+                raise remote_exception(display.error, origin)
             display.show_error()
         elif options.outputs:
             pull_names(kernel, self.shell.user_ns, options.outputs, **self.transfer_options(options))

@@ -44,7 +44,9 @@ _STATE_COLORS = {"idle": "#2e7d32", "busy": "#ef6c00", "starting": "#1565c0", "r
 
 
 def _cell(key: str, value: Any) -> str:
-    """The HTML of one cell, kept on one line (a long path is cut with an ellipsis)."""
+    """The HTML of one cell: on one line, but a path is shown whole, wrapped where it must be."""
+    if key in ("path", "sessions"):
+        return f"<div style='white-space:normal;overflow-wrap:anywhere;line-height:1.3'>{_content(key, value)}</div>"
     return f"<div style='white-space:nowrap;overflow:hidden;text-overflow:ellipsis'>{_content(key, value)}</div>"
 
 
@@ -59,7 +61,7 @@ def _content(key: str, value: Any) -> str:
     if key == "id":
         return f"<code title='{html.escape(value)}'>{html.escape(value[:8])}</code>"
     if key == "sessions":
-        return html.escape(", ".join(value)) or "<i>none</i>"
+        return f"<span title='{html.escape(', '.join(value))}'>{html.escape(', '.join(value))}</span>" if value else "<i>none</i>"
     text = html.escape("" if value is None else str(value))
     return f"<span title='{text}'>{text}</span>"
 
@@ -159,6 +161,8 @@ class Panel(widgets.VBox):
 
         self._status = widgets.HTML("Loading&hellip;")
         self._status.add_class("rm-status")
+        self._where = widgets.HTML()
+        self._where.add_class("rm-where")
         self._connection = widgets.Dropdown(description="Connection", options=(), value=None)
         self._connection.observe(self._on_connection_chosen, names="value")
         self._url = widgets.Text(placeholder="http://host:8888/", description="Add URL")
@@ -179,6 +183,7 @@ class Panel(widgets.VBox):
                           _button("refresh", lambda: self.submit("Refreshing", self.model.refresh)),
                           _button("close", self.stop, tooltip="stop refreshing and close the panel")],
                          layout=widgets.Layout(align_items="center", justify_content="space-between")),
+            self._where,
             self._confirm,
             widgets.HBox([self._connection, _button("remove", self._ask_remove, tooltip="forget this connection")]),
             widgets.HBox([self._url, self._token, _button("add", self._add, tooltip="connect to this server")]),
@@ -273,9 +278,9 @@ class Panel(widgets.VBox):
             self._shown_specs = specs
             self._spec.options = specs
             self._spec.value = model.default_spec if model.default_spec in specs else (specs[0] if specs else None)
-        status = self._status_html()
-        if self._status.value != status:
-            self._status.value = status
+        for widget, value in ((self._status, self._status_html()), (self._where, self._where_html())):
+            if widget.value != value:
+                widget.value = value
         self._sync(self._sessions, "session", model.sessions)
         self._sync(self._kernels, "kernel", model.kernels)
 
@@ -287,6 +292,13 @@ class Panel(widgets.VBox):
         if model.current is None:
             return "No connection yet: add a server URL below."
         return html.escape(model.message or f"Connected to {model.current!r}.")
+
+    def _where_html(self) -> str:
+        """Where cells run: a lasting notice, in warning colours after this panel moved them to a new kernel."""
+        model = self.model
+        fresh = any(row["current"] and row["id"] in model.started_here for row in model.kernels)
+        colors = "#fff3e0;border-left:4px solid #ef6c00" if fresh else "#e3f2fd;border-left:4px solid #1565c0"
+        return f"<div style='background:{colors};padding:2px 8px'>{html.escape(model.where)}</div>"
 
     def _sync(self, box: widgets.VBox, kind: str, data: list[Row]) -> None:
         """Update the rows of ``box`` in place: new rows are added, gone ones closed."""
@@ -341,8 +353,14 @@ class Panel(widgets.VBox):
             self.submit("Connecting", lambda: self.model.add_connection(url, token or None))
 
     def _start(self) -> None:
-        spec = self._spec.value
-        self.submit(f"Starting a {spec or 'default'} kernel", lambda: self.model.start(spec))
+        spec, name = self._spec.value, self.model.current
+        self.ask(
+            f"Start a new {spec or 'default'} kernel? The next %%remote cells of {name!r} then run there, "
+            "without the variables of the kernel they use now.",
+            "start",
+            f"Starting a {spec or 'default'} kernel",
+            lambda: self.model.start(spec),
+        )
 
 
 _panels: weakref.WeakKeyDictionary[Registry, Panel] = weakref.WeakKeyDictionary()

@@ -4,7 +4,7 @@ action run to a one-line outcome (an error never escapes to the notebook)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from .errors import RemoteMagicError
 from .registry import Connection, Registry
@@ -37,6 +37,8 @@ class PanelModel:
         self.message = ""
         self.error = ""  # of the last action
         self.refresh_error = ""  # of the last refresh
+        self.where = ""  # where the current connection's cells run, as one line
+        self.started_here: set[str] = set()  # kernels this panel started: new and empty
         self._specs_of: Connection | None = None
 
     def refresh(self) -> None:
@@ -45,6 +47,7 @@ class PanelModel:
         connection = self.registry.current
         self.current = connection.name if connection else None
         self.kernels, self.sessions = [], []
+        self.where = cells_run_on(connection, self.started_here)
         if connection is None:
             self.kernelspecs, self.default_spec, self._specs_of = [], None, None
             self.refresh_error = ""
@@ -60,6 +63,7 @@ class PanelModel:
             self.refresh_error = one_line(exc)
             return
         self.kernels, self.sessions = view.kernels, view.sessions
+        self.where = cells_run_on(connection, self.started_here, {row["id"]: row.get("name") for row in self.kernels})
         self.refresh_error = ""
 
     def _act(self, action: Action) -> bool:
@@ -122,9 +126,27 @@ class PanelModel:
 
     def start(self, spec: str | None = None) -> bool:
         """Start a kernel of ``spec`` and make it the current connection's default."""
-        return self._act(lambda: f"Started kernel {self._connection().start_kernel(spec or None).id[:8]}; cells run there.")
+
+        def start() -> str:
+            kernel = self._connection().start_kernel(spec or None)
+            self.started_here.add(kernel.id)
+            return f"Started kernel {kernel.id[:8]}; cells run there."
+
+        return self._act(start)
 
 
-# ---------------------------------------------------------------------------- the view
+def cells_run_on(
+    connection: Connection | None, started_here: Collection[str] = (), specs: dict[str, str | None] | None = None
+) -> str:
+    """One line saying where the next ``%%remote`` cells of ``connection`` run (``specs``: the
+    kernelspec of each kernel id, when known)."""
+    if connection is None:
+        return "No connection: %%remote cells have nowhere to run yet."
+    kernel = connection.kernel
+    if kernel is None:
+        return f"%%remote cells of {connection.name!r} start a kernel on first use."
+    spec = (specs or {}).get(kernel.id)
+    spec = f" ({spec})" if spec else ""
+    fresh = ": a new kernel started from this panel, without the variables of the one before" if kernel.id in started_here else ""
+    return f"%%remote cells of {connection.name!r} run on kernel {kernel.id[:8]}{spec}{fresh}."
 
-# (header, row key, width) of each listing's text cells

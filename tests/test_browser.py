@@ -36,6 +36,15 @@ NOTEBOOK_CELLS = [
     "%remote panel --interval 1",
 ]
 
+UX_CELLS = [
+    "%load_ext remote_magic",
+    "import os\nurl = os.environ['RM_TEST_URL']\n%remote connect $url --token-env RM_TEST_TOKEN --name test",
+    "import time\nfrom remote_magic.progress import progress_bar\n"
+    "bar = progress_bar('Uploading example.bin')\nbar(1 << 20, 8 << 20)\ntime.sleep(1)\nbar(3 << 20, 8 << 20)",
+    "%remote upload big.bin --force",
+    "%remote --help",
+]
+
 
 def chromium_executable() -> str:
     """Debian's Chromium; a missing one fails the test (CI must run it, never skip it)."""
@@ -116,9 +125,10 @@ def code_notebook(cells: list[str]) -> nbformat.NotebookNode:
 @pytest.fixture
 def jupyterlab(jupyter_server, tmp_path):
     """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
-    notebook = code_notebook(NOTEBOOK_CELLS)
+    notebooks = {"panel.ipynb": code_notebook(NOTEBOOK_CELLS), "ux.ipynb": code_notebook(UX_CELLS)}
     env = {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
-    lab = start_jupyterlab(tmp_path, {"panel.ipynb": notebook}, env)
+    lab = start_jupyterlab(tmp_path, notebooks, env)
+    (tmp_path / "lab" / "big.bin").write_bytes(os.urandom(8 << 20))
     yield lab
     lab.stop()
 
@@ -167,3 +177,56 @@ def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_bu
             raise
         finally:
             browser.close()
+
+
+def test_upload_progress_and_help_in_jupyterlab(jupyter_server, jupyterlab):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 2400})
+        page.set_default_timeout(90_000)
+        try:
+            open_and_run_all(page, jupyterlab, "ux.ipynb")
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            help_cell, upload_cell, bar_cell = cells.nth(4), cells.nth(3), cells.nth(2)
+            help_cell.locator(".rm-help").wait_for()
+            # a transfer under way: a widget bar with percentage, rate and time left
+            bar = bar_cell.locator(".rm-progress")
+            bar.wait_for()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.rm-progress')].some(e => e.innerText.includes('3.0 MB of 8.0 MB'))"
+            )
+            status = bar.inner_text()
+            assert "38%" in status and "/s" in status and "left" in status and "Uploading example.bin" in status
+            # a finished upload: its bar became one line of text, and nothing was written to stderr
+            upload_cell.locator(".rm-progress-done").wait_for()
+            assert upload_cell.locator(".rm-progress-done").inner_text().startswith("\u2713 Uploading big.bin: done, 8.0 MB in ")
+            assert upload_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0, "a red stderr box"
+            assert "Uploaded big.bin (8.0 MB, 8 chunks)" in upload_cell.inner_text()
+            bar_cell.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "upload-progress.png"), clip=_around(bar_cell, upload_cell))
+            # help: words wrap whole in a narrow notebook, grouped by task
+            text = help_cell.locator(".rm-help").inner_text()
+            assert text.index("Connect:") < text.index("Files:") < text.index("Kernels & sessions:")
+            assert "[--no-raise]" in text
+            breaks = help_cell.locator(".rm-help td, .rm-help pre").evaluate_all(
+                "els => els.map(e => getComputedStyle(e).wordBreak)"
+            )
+            assert breaks and set(breaks) == {"normal"}, breaks
+            names = help_cell.locator(".rm-help td code").evaluate_all("els => els.map(e => e.getClientRects().length)")
+            assert names and set(names) == {1}, "a subcommand name was broken across lines"
+            help_cell.scroll_into_view_if_needed()
+            help_cell.screenshot(path=str(ARTIFACTS / "help.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "ux-jupyterlab-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _around(*locators) -> dict[str, float]:
+    """The page area that holds these elements (for a screenshot)."""
+    boxes = [locator.bounding_box() for locator in locators]
+    left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    right, bottom = max(b["x"] + b["width"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
+    return {"x": left, "y": top, "width": right - left, "height": bottom - top}

@@ -24,7 +24,7 @@ EXPECTED = {
         "Connected 'local': http://127.0.0.1:",
         "Hello from the remote kernel: pid",
         "42",
-        "[text/markdown] <IPython.core.display.Markdown object>",
+        "**Markdown** rendered by the *remote* kernel",
         "ZeroDivisionError",
         "Uploaded data.csv (12 B, 1 chunk) to inputs/data.csv",
         "2 rows, sum of y = 6",
@@ -142,3 +142,19 @@ def test_one_print_sent_in_several_messages_reads_as_one_output():
         {"output_type": "stream", "name": "stdout", "text": "after\n"},
     ]
 
+
+
+def test_the_summary_shows_markdown_as_text_and_wraps_long_lines_between_words():
+    from remote_magic.demo import summary
+
+    long_line = " ".join(f"word{i:03d}" for i in range(60))
+    cell = nbformat.v4.new_code_cell("show()", execution_count=1)
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": "**bold** text", "text/plain": "<IPython.core.display.Markdown object>"}),
+        nbformat.v4.new_output("stream", name="stdout", text=long_line + "\n"),
+    ]
+    text = summary(nbformat.v4.new_notebook(cells=[cell]), width=50, max_lines=20)
+    assert "    **bold** text" in text.splitlines() and "Markdown object" not in text
+    lines = text.splitlines()[2:]
+    assert all(len(line) <= 4 + 50 for line in lines)
+    assert " ".join(" ".join(lines).split()) == long_line, "a word was cut"

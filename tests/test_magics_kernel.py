@@ -178,3 +178,17 @@ def test_input_without_a_local_stdin_fails_cleanly(local_kernel):
     reply = client.execute_interactive("%%remote\ninput('x? ')", allow_stdin=False, timeout=60)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "StdinNotImplementedError"
+
+
+def test_a_remote_traceback_is_headed_by_the_kernel_and_connection_it_came_from(jupyter_server, token_env, tmp_path):
+    cells = [connect_cell(jupyter_server), "1", "2", "%%remote\ndef f():\n    return 1 / 0\nf()", "%%remote --no-raise\nf()"]
+    notebook = execute_notebook(cells, tmp_path, allow_errors=True)
+    error = notebook.cells[3].outputs[-1]
+    header, *frames = error["traceback"]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", header)
+    assert re.fullmatch(r"Remote error on kernel [0-9a-f]{8} of connection 'nb' \(its Cell In\[n\] numbers are that kernel's\):", plain)
+    body = "\n".join(frames)
+    assert "\x1b[" in body, "the remote traceback lost its colours"
+    assert "Cell In[1], line 3" in re.sub(r"\x1b\[[0-9;]*m", "", body) and "ZeroDivisionError" in body
+    shown = "".join(o.get("text", "") for o in notebook.cells[4].outputs if o["output_type"] == "stream")
+    assert re.sub(r"\x1b\[[0-9;]*m", "", shown).startswith(plain + "\n"), "--no-raise showed the traceback without its header"

@@ -163,9 +163,27 @@ def test_buttons_act_on_their_row_and_the_rows_follow(registry, connection, serv
     start = next(b for b in panel.children[-1].children if isinstance(b, widgets.Button))
     assert panel._spec.value == "python3"
     start.click()
+    assert panel._confirm.layout.display == "flex" and "%%remote cells of &#x27;main&#x27; then run there" in panel._question.value
+    assert connection.kernel is None, "a kernel was started without asking"
+    panel._confirm_button.click()
     new = wait_until(lambda: connection.kernel and connection.kernel.id, message="a started kernel")
     row = wait_until(lambda: panel._rows["kernel"].get(new), message="the started kernel's row")
     assert "&#9679;" in row.cells[0].value
+    notice = wait_until(lambda: new[:8] in panel._where.value and panel._where.value, message="the notice")
+    assert "a new kernel started from this panel" in notice and "#ef6c00" in notice
+    panel.submit("Refreshing", panel.model.refresh)  # the notice lasts beyond the action's message
+    wait_until(lambda: panel._jobs.empty() and "Refreshing" not in panel._status.value, message="a refresh")
+    assert "a new kernel started from this panel" in panel._where.value
+
+
+def test_a_long_session_path_is_shown_whole(registry, connection, colleague, panel, wait_until):
+    path = "projects/2024/a-rather-long-directory-name/with-a-deeper-folder/and-a-notebook-named-at-length.ipynb"
+    colleague(path, kernel_name="python3")
+    panel.submit("Refreshing", panel.model.refresh)
+    row = wait_until(lambda: next((r for r in panel._rows["session"].values() if r.data["path"] == path), None), message="the row")
+    cell = row.cells[[key for _, key, _ in row.columns].index("path")].value
+    assert f">{path}</span>" in cell and f"title='{path}'" in cell
+    assert "text-overflow:ellipsis" not in cell and "overflow-wrap:anywhere" in cell
 
 
 def test_session_row_use_attaches_that_session(registry, connection, colleague, panel, wait_until):
@@ -202,7 +220,7 @@ def test_actions_run_off_the_notebook_thread(registry, connection, make_panel, w
 
 def test_connection_controls(jupyter_server, registry, connection, panel, wait_until):
     panel._url.value, panel._token.value = jupyter_server.url, jupyter_server.token
-    add = next(b for b in panel.children[3].children if isinstance(b, widgets.Button))
+    add = next(b for b in panel.children[4].children if isinstance(b, widgets.Button))
     add.click()
     assert panel._token.value == "" and panel._url.value == "", "the token stayed in the widget"
     wait_until(lambda: len(registry) == 2 and len(panel._connection.options) == 2, message="the new connection")
@@ -212,7 +230,7 @@ def test_connection_controls(jupyter_server, registry, connection, panel, wait_u
     wait_until(lambda: registry.current.name == "main", message="the switch")
     panel._connection.value = added
     wait_until(lambda: registry.current.name == added, message="the switch back")
-    remove = next(b for b in panel.children[2].children if isinstance(b, widgets.Button))
+    remove = next(b for b in panel.children[3].children if isinstance(b, widgets.Button))
     remove.click()
     panel._confirm_button.click()
     wait_until(lambda: added not in registry and panel._connection.options == ("main",), message="the removal")
@@ -244,9 +262,10 @@ def test_a_new_panel_replaces_the_old_one(registry, connection):
         first.close()
 
 
-def test_panel_command_returns_a_live_panel(remote_shell):
+def test_panel_command_returns_a_live_panel(remote_shell, monkeypatch):
     import remote_magic
 
+    monkeypatch.setattr("remote_magic.frontend.in_notebook", lambda: True)
     shown = remote_shell.run_line_magic("remote", "panel --interval 600")
     try:
         assert isinstance(shown, Panel) and shown.model.registry is remote_magic.registry and shown.running
@@ -254,6 +273,24 @@ def test_panel_command_returns_a_live_panel(remote_shell):
         shown.close()
     with pytest.raises(Exception, match="positive"):
         remote_shell.run_line_magic("remote", "panel --interval 0")
+
+
+def test_outside_a_notebook_the_panel_command_shows_the_panel_as_text(remote_shell, server):
+    remote_shell.run_cell("%%remote\nx = 1")
+    shown = remote_shell.run_line_magic("remote", "panel")
+    kernel = remote_magic_registry().get().kernel
+    text = str(shown)
+    assert text.startswith("remote_magic panel as text: the live panel with buttons needs a notebook.")
+    assert "Connections: test (current)" in text
+    assert f"%%remote cells of 'test' run on kernel {kernel.id[:8]} (python3)." in text
+    assert f"Kernels on {server.url}" in text and kernel.id in text
+    assert "Sessions on" in text
+
+
+def remote_magic_registry():
+    import remote_magic
+
+    return remote_magic.registry
 
 
 def test_an_empty_registry_says_what_to_do(wait_until):

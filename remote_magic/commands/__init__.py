@@ -7,14 +7,18 @@ magic only looks a name up here, parses, and calls.
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import pkgutil
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..frontend import text_width
+from ..helptext import HelpFormatter, HelpText, show, suggestion, wrap
 
 if TYPE_CHECKING:
     from ..magics import RemoteMagic
@@ -25,10 +29,28 @@ class HelpShown(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises one-line :class:`UsageError`s instead of exiting the process."""
+    """argparse that raises one-line :class:`UsageError`s (suggesting the closest option for a
+    misspelt one) instead of exiting the process, and shows its help as a cell output."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        hint = ""
+        if message.startswith("unrecognized arguments: "):
+            unknown = next((word for word in message.split()[2:] if word.startswith("-")), "")
+            hint = suggestion(unknown.split("=")[0], self._option_string_actions) if unknown else ""
+        raise UsageError(f"{self.prog}: {message}{hint} (see {self.prog} --help)")
+
+    def print_help(self, file: Any = None) -> None:  # type: ignore[override]
+        show(HelpText(self.format_help().rstrip("\n")))
+
+    def usage_line(self) -> str:
+        """The usage, on one line, without ``[-h]``: ``%%remote [-c NAME] …``."""
+        usage = argparse.HelpFormatter(self.prog, width=10_000)
+        usage.add_usage(self.usage, self._actions, self._mutually_exclusive_groups, prefix="")
+        return usage.format_help().strip().replace(" [-h]", "")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         raise HelpShown()
@@ -54,9 +76,13 @@ class Command:
     summary: str
     parser: ArgumentParser
     handler: Handler
+    group: str = "other"
 
 
 COMMANDS: dict[str, Command] = {}
+
+#: The order of the groups in ``%remote --help``; a group not listed here comes after them.
+GROUPS: list[str] = ["connect", "run", "variables", "files", "kernels & sessions", "servers"]
 
 
 def arg(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -64,19 +90,21 @@ def arg(*names: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
     return names, options
 
 
-def command(name: str, summary: str, *arguments: tuple[tuple[str, ...], dict[str, Any]], epilog: str | None = None):
-    """Register ``%remote NAME``; ``summary`` is its one-line help."""
+def command(
+    name: str,
+    summary: str,
+    *arguments: tuple[tuple[str, ...], dict[str, Any]],
+    epilog: str | None = None,
+    group: str = "other",
+):
+    """Register ``%remote NAME``; ``summary`` is its one-line help, ``group`` its heading in
+    ``%remote --help`` (see :data:`GROUPS`)."""
 
     def register(handler: Handler) -> Handler:
-        parser = ArgumentParser(
-            prog=f"%remote {name}",
-            description=summary,
-            epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        parser = ArgumentParser(prog=f"%remote {name}", description=summary, epilog=epilog)
         for names, options in arguments:
             parser.add_argument(*names, **options)
-        COMMANDS[name] = Command(name, summary, parser, handler)
+        COMMANDS[name] = Command(name, summary, parser, handler, group)
         return handler
 
     return register
@@ -89,18 +117,50 @@ def load_all() -> dict[str, Command]:
     return COMMANDS
 
 
-def overview() -> str:
-    """The text of ``%remote --help``."""
-    width = max(len(name) for name in COMMANDS)
-    lines = [
-        "Usage: %remote SUBCOMMAND [options]    (%remote SUBCOMMAND --help for its options)",
-        "       %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S]   run the cell remotely",
-        "",
-        "Subcommands:",
+def overview(cell_parser: ArgumentParser | None = None) -> HelpText:
+    """``%remote --help``: the usage, then the subcommands by task. ``cell_parser`` gives the
+    ``%%remote`` usage line. As text, summaries wrap to the terminal; as HTML, a table per group."""
+    cell_usage = cell_parser.usage_line() if cell_parser else "%%remote [options]"
+    width, column = text_width(), max(len(name) for name in COMMANDS) + 4
+    head = [
+        "Usage: " + wrap("%remote SUBCOMMAND [options]    a subcommand (%remote SUBCOMMAND --help: its options)", width, 9),
+        "       " + wrap(f"{cell_usage}    the cell, on the remote kernel", width, 9),
     ]
-    lines += [f"  {name.ljust(width)}  {cmd.summary}" for name, cmd in sorted(COMMANDS.items())]
-    lines += ["", "Settings: %config RemoteMagic (e.g. %config RemoteMagic.timeout = 60)"]
-    return "\n".join(lines)
+    settings = "Settings: %config RemoteMagic (e.g. %config RemoteMagic.timeout = 60)"
+    usages = [("%remote SUBCOMMAND [options]", "a subcommand (%remote SUBCOMMAND --help: its options)"),
+              (cell_usage, "the cell, on the remote kernel")]
+    text, markup = list(head), ["".join(f"<div><code>{_unbroken_options(usage)}</code> &mdash; {html.escape(what)}</div>"
+                                        for usage, what in usages)]
+    for group in sorted({cmd.group for cmd in COMMANDS.values()}, key=_group_rank):
+        title = group[0].upper() + group[1:] + ":"
+        members = [cmd for cmd in COMMANDS.values() if cmd.group == group]
+        text += ["", title] + [f"  {cmd.name.ljust(column - 2)}{wrap(cmd.summary, width, column)}" for cmd in members]
+        rows = "".join(
+            f"<tr><td style='{_NAME_STYLE}'><code style='white-space:nowrap'>{html.escape(cmd.name)}</code></td>"
+            f"<td style='{_SUMMARY_STYLE}'>{html.escape(cmd.summary)}</td></tr>"
+            for cmd in members
+        )
+        markup.append(f"<b>{html.escape(title)}</b><table class='rm-help-group' style='margin:0 0 0.6em 1em'>{rows}</table>")
+    text += ["", wrap(settings, width, 10)]
+    markup.append(html.escape(settings))
+    return HelpText("\n".join(text), f"<div class='rm-help'>{''.join(markup)}</div>")
+
+
+_NAME_STYLE = "text-align:left;vertical-align:baseline;white-space:nowrap;padding:0.2em 1em 0.2em 0"
+_SUMMARY_STYLE = "text-align:left;vertical-align:baseline;word-break:normal;overflow-wrap:break-word;padding:0.2em 0"
+
+
+def _unbroken_options(usage: str) -> str:
+    """A usage line as HTML that wraps between its options, never inside one (``[--timeout SECONDS]``)."""
+    parts = re.split(r"(\[[^\]]*\])", usage)
+    return "".join(
+        f"<span style='white-space:nowrap'>{html.escape(part)}</span>" if part.startswith("[") else html.escape(part)
+        for part in parts
+    )
+
+
+def _group_rank(group: str) -> tuple[int, str]:
+    return (GROUPS.index(group), "") if group in GROUPS else (len(GROUPS), group)
 
 
 def dispatch(context: Context, line: str) -> Any:
@@ -111,11 +171,12 @@ def dispatch(context: Context, line: str) -> Any:
         raise UsageError(f"%remote: cannot parse the line ({exc}); check its quotes.") from None
     commands = load_all()
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(overview())
+        show(overview(getattr(context.magic, "cell_parser", None)))
         return None
     found = commands.get(argv[0])
     if found is None:
-        raise UsageError(f"%remote: unknown subcommand {argv[0]!r}; run %remote --help for the list.")
+        hint = suggestion(argv[0], commands)
+        raise UsageError(f"%remote: unknown subcommand {argv[0]!r}{hint}; run %remote --help for the list.")
     try:
         options = found.parser.parse_args(argv[1:])
     except HelpShown:

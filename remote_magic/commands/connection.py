@@ -63,6 +63,7 @@ cell's source, so avoid that form in notebooks you share."""
         help="show only inert output of this server's kernels: no JavaScript, no scripts in HTML (see RemoteMagic.safe_outputs)",
     ),
     epilog=_CONNECT_EPILOG,
+    group="connect",
 )
 def connect(context: Context, options: argparse.Namespace) -> None:
     if options.existing is not None:
@@ -191,7 +192,7 @@ def describe(connection: Any) -> str:
     )
 
 
-@command("connections", "List the registered connections (the current one is marked).")
+@command("connections", "List the registered connections (the current one is marked).", group="connect")
 def connections(context: Context, options: argparse.Namespace) -> Table:
     current = context.registry.current
     rows = [
@@ -207,7 +208,7 @@ def connections(context: Context, options: argparse.Namespace) -> Table:
     return Table(rows, ["current", "name", "url", "kernel", "started"], title="Connections", empty="(no connections: %remote connect URL)")
 
 
-@command("use", "Make another registered connection current.", arg("name", help="connection name"))
+@command("use", "Make another registered connection current.", arg("name", help="connection name"), group="connect")
 def use(context: Context, options: argparse.Namespace) -> None:
     connection = context.registry.use(options.name)
     print(f"Using {connection.name!r}: {connection.server.url}")
@@ -218,6 +219,7 @@ def use(context: Context, options: argparse.Namespace) -> None:
     "Forget a connection; stop the kernels it started itself (never attached ones) and name those it leaves running.",
     arg("name", nargs="?", help="connection name (default: the current one)"),
     arg("--keep-kernels", action="store_true", help="leave the kernels this connection started running"),
+    group="connect",
 )
 def disconnect(context: Context, options: argparse.Namespace) -> None:
     connection = context.registry.get(options.name)

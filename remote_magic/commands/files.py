@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from typing import Any
 
 from ..contents import Contents, cell_source, deletable_path, output_text, remote_path
@@ -13,7 +12,8 @@ from ..errors import UsageError
 from ..kernelfiles import NOTE, KernelFiles, lacks_contents_api
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
-from ..transfer import CHUNK_SIZE, Progress
+from ..progress import showing_progress
+from ..transfer import CHUNK_SIZE
 from . import Context, arg, command
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
@@ -48,6 +48,7 @@ class Text(str):
     arg("path", nargs="?", default="", help="directory or file path on the server (default: its root)"),
     THROUGH_KERNEL,
     CONN,
+    group="files",
 )
 def ls(context: Context, options: argparse.Namespace) -> Table:
     server = context.connection(options.conn).server
@@ -87,6 +88,7 @@ def ls(context: Context, options: argparse.Namespace) -> Table:
     THROUGH_KERNEL,
     CONN,
     epilog="Binary files are refused: use %remote download. The result is also a string: text = %remote cat PATH",
+    group="files",
 )
 def cat(context: Context, options: argparse.Namespace) -> Text:
     model = file_store(context, options).get(options.path)
@@ -122,6 +124,7 @@ def render_notebook(path: str, notebook: dict[str, Any]) -> str:
     arg("path", help="directory path on the server"),
     arg("-p", "--parents", action="store_true", help="create missing parents; an existing directory is fine"),
     CONN,
+    group="files",
 )
 def mkdir(context: Context, options: argparse.Namespace) -> None:
     model = context.connection(options.conn).server.contents.mkdir(options.path, parents=options.parents)
@@ -134,6 +137,7 @@ def mkdir(context: Context, options: argparse.Namespace) -> None:
     arg("source", help="path on the server"),
     arg("target", help="new path; an existing directory (or a path ending with /) receives SOURCE under its name"),
     CONN,
+    group="files",
 )
 def mv(context: Context, options: argparse.Namespace) -> None:
     model = context.connection(options.conn).server.contents.rename(options.source, options.target)
@@ -149,6 +153,7 @@ def mv(context: Context, options: argparse.Namespace) -> None:
     CONN,
     epilog="A directory that is not empty is refused without --recursive. The server may move what it "
     "deletes to its trash (FileContentsManager.delete_to_trash).",
+    group="files",
 )
 def rm(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -172,10 +177,11 @@ def rm(context: Context, options: argparse.Namespace) -> None:
     CONN,
     epilog="An existing remote file is never replaced without --force. A large upload goes to a "
     "temporary name and is renamed into place only once complete.",
+    group="files",
 )
 def upload(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
-    with _ProgressLine("Uploading") as progress:
+    with showing_progress(f"Uploading {options.local}") as progress:
         model = contents.upload(options.local, options.remote, overwrite=options.force, progress=progress)
     chunks = max(1, math.ceil(model["size"] / CHUNK_SIZE))
     print(f"Uploaded {options.local} ({human_size(model['size'])}, {chunks} chunk{'s' if chunks > 1 else ''}) to {model['path']}")
@@ -190,10 +196,11 @@ def upload(context: Context, options: argparse.Namespace) -> None:
     THROUGH_KERNEL,
     CONN,
     epilog="An existing local file is never replaced without --force; a failed download leaves nothing behind.",
+    group="files",
 )
 def download(context: Context, options: argparse.Namespace) -> None:
     contents = file_store(context, options)
-    with _ProgressLine("Downloading") as progress:
+    with showing_progress(f"Downloading {remote_path(options.remote)}") as progress:
         target = contents.download(options.remote, options.local, overwrite=options.force, progress=progress)
     print(f"Downloaded {remote_path(options.remote)} ({human_size(target.stat().st_size)}) to {target}")
 
@@ -204,6 +211,7 @@ def download(context: Context, options: argparse.Namespace) -> None:
     arg("kind", choices=["notebook", "file"], help="what to create"),
     arg("path", nargs="?", default="", help="path on the server (.ipynb is added to a notebook's name if missing)"),
     CONN,
+    group="files",
 )
 def new(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -221,6 +229,7 @@ def new(context: Context, options: argparse.Namespace) -> None:
     arg("--raw", dest="cell_type", action="store_const", const="raw", help="a raw cell"),
     CONN,
     epilog="For cells with outputs or metadata use the API: server.contents.append_cells(path, cell_dict).",
+    group="files",
 )
 def append_cell(context: Context, options: argparse.Namespace) -> None:
     contents = context.connection(options.conn).server.contents
@@ -234,13 +243,14 @@ def append_cell(context: Context, options: argparse.Namespace) -> None:
     "Save a checkpoint of a remote file or notebook (the server keeps one per file by default).",
     arg("path", help="path on the server"),
     CONN,
+    group="files",
 )
 def checkpoint(context: Context, options: argparse.Namespace) -> None:
     saved = context.connection(options.conn).server.contents.create_checkpoint(options.path)
     print(f"Checkpoint {saved['id']!r} of {remote_path(options.path)} saved ({short_time(saved['last_modified'])})")
 
 
-@command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN)
+@command("checkpoints", "List the checkpoints of a remote file or notebook.", arg("path", help="path on the server"), CONN, group="files")
 def checkpoints(context: Context, options: argparse.Namespace) -> Table:
     rows = context.connection(options.conn).server.contents.checkpoints(options.path)
     return Table(
@@ -258,28 +268,8 @@ def checkpoints(context: Context, options: argparse.Namespace) -> Table:
     arg("path", help="path on the server"),
     arg("checkpoint_id", metavar="ID", help="checkpoint id (see %%remote checkpoints PATH)"),
     CONN,
+    group="files",
 )
 def restore(context: Context, options: argparse.Namespace) -> None:
     context.connection(options.conn).server.contents.restore_checkpoint(options.path, options.checkpoint_id)
     print(f"Restored {remote_path(options.path)} to checkpoint {options.checkpoint_id!r}")
-
-
-class _ProgressLine:
-    """A ``progress`` callback writing one self-overwriting stderr line, for transfers of several chunks."""
-
-    def __init__(self, verb: str):
-        self.verb = verb
-        self.shown = False
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        if total > CHUNK_SIZE:
-            sys.stderr.write(f"\r{self.verb}: {human_size(done)} of {human_size(total)}")
-            self.shown = True
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()

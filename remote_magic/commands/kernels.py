@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UsageError
+from .. import frontend
+from ..errors import RemoteMagicError, UsageError
+from ..panel_model import PanelModel, one_line
 from ..prompt import confirm
 from ..registry import Connection
 from ..sessions import kernelspec_rows, overview, sessions_using
 from ..tables import Table, short_time
 from . import Context, arg, command
+from .files import Text
 
 CONN = arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)")
 TARGET = arg("kernel", nargs="?", metavar="KERNEL", help="kernel id, unique id prefix or session path (default: this connection's kernel)")
@@ -21,7 +24,7 @@ def _mark(value: Any) -> str:
     return "*" if value else ""
 
 
-@command("kernelspecs", "List the server's kernelspecs (* marks the one this connection uses).", CONN)
+@command("kernelspecs", "List the server's kernelspecs (* marks the one this connection uses).", CONN, group="kernels & sessions")
 def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
     return Table(
@@ -38,6 +41,7 @@ def kernelspecs(context: Context, options: argparse.Namespace) -> Table:
     "List the server's kernels: state, last activity, connections, sessions (* marks this connection's).",
     CONN,
     arg("--local", action="store_true", help="instead: this machine's kernel connection files, whether each answers, pid, server"),
+    group="kernels & sessions",
 )
 def kernels(context: Context, options: argparse.Namespace) -> Table:
     if options.local:
@@ -65,6 +69,7 @@ def kernels(context: Context, options: argparse.Namespace) -> Table:
     "sessions",
     "List the server's sessions (notebooks bound to kernels) with their kernel's state (* marks this connection's).",
     CONN,
+    group="kernels & sessions",
 )
 def sessions(context: Context, options: argparse.Namespace) -> Table:
     connection = context.connection(options.conn)
@@ -84,6 +89,7 @@ def sessions(context: Context, options: argparse.Namespace) -> Table:
     arg("spec", nargs="?", metavar="SPEC", help="kernelspec name (default: the connection's, else the server's)"),
     arg("--session", metavar="PATH", help="bind the kernel to this notebook path on the server (POST /api/sessions)"),
     CONN,
+    group="kernels & sessions",
 )
 def start(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -99,6 +105,7 @@ def start(context: Context, options: argparse.Namespace) -> None:
     "Use an existing kernel or session (e.g. one JupyterLab or a colleague opened); it is never stopped unless you ask.",
     arg("target", metavar="KERNEL_ID|SESSION_PATH", help="kernel id, unique id prefix, or session path"),
     CONN,
+    group="kernels & sessions",
 )
 def attach(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -106,14 +113,14 @@ def attach(context: Context, options: argparse.Namespace) -> None:
     print(f"Attached {_describe(connection, kernel.id)}; {connection.name!r} now runs cells there.")
 
 
-@command("interrupt", "Interrupt a kernel (like Ctrl-C): the running cell stops, the state stays.", TARGET, CONN)
+@command("interrupt", "Interrupt a kernel (like Ctrl-C): the running cell stops, the state stays.", TARGET, CONN, group="run")
 def interrupt(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).find_kernel(options.kernel)
     kernel.interrupt()
     print(f"Interrupted kernel {kernel.id}.")
 
 
-@command("restart", "Restart a kernel: its variables are lost, it stays this connection's kernel.", TARGET, CONN)
+@command("restart", "Restart a kernel: its variables are lost, it stays this connection's kernel.", TARGET, CONN, group="kernels & sessions")
 def restart(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).find_kernel(options.kernel)
     kernel.restart()
@@ -126,6 +133,7 @@ def restart(context: Context, options: argparse.Namespace) -> None:
     TARGET,
     arg("--yes", "-y", action="store_true", help="do not ask for confirmation"),
     CONN,
+    group="kernels & sessions",
 )
 def shutdown(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -145,6 +153,7 @@ def shutdown(context: Context, options: argparse.Namespace) -> None:
     arg("--force", action="store_true", help="switch even when another session or client still uses the old kernel"),
     CONN,
     epilog="Refused when the old kernel is shared: the server would shut it down under the other users.",
+    group="kernels & sessions",
 )
 def switch(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
@@ -154,15 +163,36 @@ def switch(context: Context, options: argparse.Namespace) -> None:
 
 @command(
     "panel",
-    "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets).",
+    "Show a live panel of connections, sessions and kernels, with buttons (ipywidgets; as text in a terminal).",
     arg("--interval", type=float, default=2.0, metavar="SECONDS", help="refresh every SECONDS (default: 2)"),
+    group="kernels & sessions",
 )
 def panel(context: Context, options: argparse.Namespace) -> Any:
-    from ..panel import show_panel
-
     if options.interval <= 0:
         raise UsageError("%remote panel: --interval must be a positive number of seconds.")
+    if not frontend.in_notebook():
+        return panel_text(context)
+    from ..panel import show_panel
+
     return show_panel(context.registry, interval=options.interval)
+
+
+def panel_text(context: Context) -> Text:
+    """What the panel shows, as text, for a terminal (the live panel's widgets need a notebook)."""
+    model = PanelModel(context.registry)
+    model.refresh()
+    lines = ["remote_magic panel as text: the live panel with buttons needs a notebook.", ""]
+    if model.current is None:
+        return Text("\n".join(lines + ["No connection yet: %remote connect URL (or %remote launch)."]))
+    names = ", ".join(f"{name} (current)" if name == model.current else name for name in model.connections)
+    lines += [f"Connections: {names}", model.where]
+    only_current = argparse.Namespace(conn=None)
+    for listing in (sessions, kernels):
+        try:
+            lines += ["", repr(listing(context, only_current))]
+        except RemoteMagicError as exc:
+            lines += ["", one_line(exc)]
+    return Text("\n".join(lines))
 
 
 def _describe(connection: Connection, kernel_id: str) -> str:

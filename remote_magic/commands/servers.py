@@ -17,6 +17,7 @@ from .connection import describe, server_table
     "servers",
     "List the Jupyter servers running on this machine (from the runtime directory, like jupyter server list).",
     epilog="Connect to one with %remote connect URL: its token is read from its runtime file, never shown.",
+    group="servers",
 )
 def servers(context: Context, options: argparse.Namespace) -> Table:
     return server_table(context.registry, running_servers())
@@ -31,6 +32,7 @@ def servers(context: Context, options: argparse.Namespace) -> Table:
     epilog="The server stops on %remote disconnect NAME, or when this Python process exits (even if it is "
     "killed); interrupting this kernel (the Stop button, Ctrl-C) does not stop it. It needs jupyter_server "
     "and ipykernel here: pip install 'remote_magic[launch]'.",
+    group="connect",
 )
 def launch(context: Context, options: argparse.Namespace) -> None:
     connection = launch_server(
@@ -54,6 +56,7 @@ def launch(context: Context, options: argparse.Namespace) -> None:
     arg("-c", "--conn", metavar="NAME", help="connection (default: the current one)"),
     epilog="This is POST /api/shutdown: everyone using that server loses it. To stop only your kernels, "
     "use %remote disconnect.",
+    group="servers",
 )
 def shutdown_server(context: Context, options: argparse.Namespace) -> None:
     connection = context.connection(options.conn)
