@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -14,6 +15,7 @@ from .commands import ArgumentParser, Context, HelpShown, dispatch
 from .display import LiveDisplay, remote_exception
 from .errors import RemoteMagicError, UsageError
 from .kernel import ask_locally
+from .progress import showing_progress
 from .registry import Registry
 from .variables import DEFAULT_MAX_BYTES, pull_names, push_names
 
@@ -100,7 +102,7 @@ class RemoteMagic(Magics):
         origin = f"kernel {kernel.id[:8]} of connection {connection.name!r}"
         display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs, origin=origin)
         if options.inputs:
-            push_names(kernel, self.shell.user_ns, options.inputs, **self.transfer_options(options))
+            self.move_variables(push_names, kernel, options.inputs, options)
 
         def interrupt() -> None:
             display.interrupted()
@@ -125,12 +127,15 @@ class RemoteMagic(Magics):
                 raise remote_exception(display.error, origin)
             display.show_error()
         elif options.outputs:
-            pull_names(kernel, self.shell.user_ns, options.outputs, **self.transfer_options(options))
+            self.move_variables(pull_names, kernel, options.outputs, options)
         return display.result
 
-    def transfer_options(self, options: argparse.Namespace) -> dict[str, Any]:
-        """The settings of a variable transfer: pickle as asked, the size limit."""
-        return {"pickle": options.pickle, "max_bytes": self.max_variable_bytes}
+    def move_variables(self, move: Callable[..., None], kernel: Any, names: list[str], options: argparse.Namespace, *, rename: str | None = None) -> None:
+        """Push or pull (``move``) the variables ``names`` of this shell, with progress shown,
+        pickle as the options ask, and the size limit of :attr:`max_variable_bytes`."""
+        verb = "Pushing" if move is push_names else "Pulling"
+        with showing_progress(f"{verb} {', '.join(names)}") as progress:
+            move(kernel, self.shell.user_ns, names, rename=rename, progress=progress, pickle=options.pickle, max_bytes=self.max_variable_bytes)
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)([^\s&#'\"]+)")

@@ -37,6 +37,7 @@ def local_kernel_table() -> Table:
     "prune-connection-files",
     "Remove the connection files of kernels that are gone (asks first unless --yes; never a live kernel's).",
     arg("--yes", "-y", action="store_true", help="do not ask for confirmation"),
+    group="kernels & sessions",
 )
 def prune(context: Context, options: argparse.Namespace) -> None:
     def ask(stale: list[LocalKernel]) -> bool:

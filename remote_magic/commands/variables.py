@@ -26,10 +26,11 @@ SAFE = "Safe formats: JSON-compatible values, bytes, numpy arrays, pandas DataFr
     KERNEL,
     CONN,
     epilog=SAFE,
+    group="variables",
 )
 def push(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).kernel_for(options.kernel)
-    push_names(kernel, context.magic.shell.user_ns, options.names, rename=options.rename, **context.magic.transfer_options(options))
+    context.magic.move_variables(push_names, kernel, options.names, options, rename=options.rename)
 
 
 @command(
@@ -41,7 +42,8 @@ def push(context: Context, options: argparse.Namespace) -> None:
     KERNEL,
     CONN,
     epilog=SAFE + " Pulling anything else needs --pickle: only if you trust the remote kernel.",
+    group="variables",
 )
 def pull(context: Context, options: argparse.Namespace) -> None:
     kernel = context.connection(options.conn).kernel_for(options.kernel)
-    pull_names(kernel, context.magic.shell.user_ns, options.names, rename=options.rename, **context.magic.transfer_options(options))
+    context.magic.move_variables(pull_names, kernel, options.names, options, rename=options.rename)
