@@ -121,6 +121,7 @@ def lab(fleet, tmp_path):
     started.stop()
 
 
+@pytest.mark.timeout(900)  # seven servers, a hub spawn and JupyterLab start first
 def test_panel_interrupts_a_kernel_on_every_kind_of_server(fleet, lab):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
