@@ -144,7 +144,10 @@ def test_a_notebook_connects_through_the_hub(hub, user, tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
     streams = {o["name"]: o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"}
-    assert f"Server ready at /user/{user}/" in streams["stderr"]
+    assert "stderr" not in streams, "the spawn progress left a stderr box"
+    progress = [o for o in notebook.cells[0].outputs if o["output_type"] == "display_data"]
+    assert len(progress) == 1, "the spawn progress is one display, updated in place"
+    assert progress[0]["data"]["text/plain"] == f"JupyterHub: 100% Server ready at /user/{user}/"
     assert streams["stdout"].startswith(f"Connected 'nbhub': {hub.url}user/{user}/")
     assert notebook.cells[1].outputs == [{"output_type": "stream", "name": "stdout", "text": f"remote user {user}\n"}]
     error = notebook.cells[2].outputs[-1]

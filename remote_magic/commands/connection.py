@@ -14,6 +14,7 @@ from ..bare import KIND as BARE_KIND
 from ..discovery import ServerInfo, find_running, running_servers
 from ..errors import UsageError
 from ..existing import connect_existing, describe_existing
+from ..frontend import in_notebook
 from ..hub import ProgressEvent, user_server_url
 from ..launch import launched_server
 from ..registry import Registry
@@ -119,18 +120,30 @@ def _through_hub(url: str, options: argparse.Namespace, token: str | None) -> st
         url,
         token or os.environ.get("JUPYTER_TOKEN"),
         server=options.server,
-        on_progress=_spawn_progress,
+        on_progress=_SpawnProgress(),
         verify=not options.insecure,
         ca_bundle=options.ca_bundle,
     )
 
 
-def _spawn_progress(event: ProgressEvent) -> None:
-    """The hub's spawn progress as one self-overwriting stderr line."""
-    line = f"JupyterHub: {event.get('progress', '?')}% {event.get('message') or ''}".rstrip()
-    done = event.get("ready") or event.get("failed")
-    sys.stderr.write(f"\r{line:<72}" + ("\n" if done else ""))
-    sys.stderr.flush()
+class _SpawnProgress:
+    """The hub's spawn progress as one line that updates itself: an updating display in a
+    notebook (no stderr box left behind), a self-overwriting line on a terminal."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        line = f"JupyterHub: {event.get('progress', '?')}% {event.get('message') or ''}".rstrip()
+        done = event.get("ready") or event.get("failed")
+        if in_notebook():
+            if self._handle is None:
+                self._handle = display({"text/plain": line}, raw=True, display_id=True)
+            else:
+                self._handle.update({"text/plain": line}, raw=True)
+            return
+        sys.stderr.write(f"\r{line:<72}" + ("\n" if done else ""))
+        sys.stderr.flush()
 
 
 def _only_local_server(context: Context) -> str:
