@@ -58,7 +58,8 @@ def check_transfer(path: str, model: dict[str, Any], size: int, sha256: str) -> 
     if (expected_size is not None and expected_size != size) or (remote_hash and remote_hash != sha256):
         raise ServerError(
             f"The transfer of {path!r} came out different from the server's copy "
-            f"({size} bytes here, {expected_size} there); run it again."
+            f"({size} bytes here, {expected_size} there); run it again, or add --through-kernel if this "
+            "server stores uploads wrongly (jupyverse keeps them base64-encoded)."
         )
 
 

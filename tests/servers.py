@@ -287,7 +287,10 @@ def exercise(shell: Any, capsys: Any, connect: str, *, offers: dict[str, bool], 
         else:  # the server stores the upload wrongly: the check after it says so
             with pytest.raises(ServerError, match="came out different") as info:
                 shell.run_line_magic("remote", f"upload {local / 'up.bin'} up-{local.name}.bin")
-            assert "\n" not in str(info.value)
+            assert "\n" not in str(info.value) and "--through-kernel" in str(info.value)
+            shell.run_line_magic("remote", f"upload {local / 'up.bin'} up-{local.name}.bin --through-kernel --force")
+            shell.run_line_magic("remote", f"download up-{local.name}.bin {local / 'down.bin'} --through-kernel")
+            assert (local / "down.bin").read_bytes() == (local / "up.bin").read_bytes()
     else:  # no Contents API: the file commands go through the kernel, and say so
         name = f"up-{local.name}.bin"
         capsys.readouterr()
