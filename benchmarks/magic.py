@@ -13,7 +13,13 @@ import argparse
 import statistics
 
 from IPython.core.interactiveshell import InteractiveShell
-from latency import Engine, LaunchedServer, ZmqFloor, interleave, ms  # benchmarks/ is on sys.path
+from latency import (  # benchmarks/ is on sys.path
+    Engine,
+    LaunchedServer,
+    ZmqFloor,
+    interleave,
+    ms,
+)
 
 
 class ShellMagic:

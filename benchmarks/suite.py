@@ -27,7 +27,13 @@ import time
 import tracemalloc
 
 from IPython.core.interactiveshell import InteractiveShell
-from latency import Engine, LaunchedServer, LeanWebsocket, ZmqFloor, interleave  # benchmarks/ is on sys.path
+from latency import (  # benchmarks/ is on sys.path
+    Engine,
+    LaunchedServer,
+    LeanWebsocket,
+    ZmqFloor,
+    interleave,
+)
 from magic import ShellMagic
 from peers import SLOW_DELAY, Datalayer, Ipyparallel, link_url, missing, open_links
 from startup import RestCounter, cold_starts

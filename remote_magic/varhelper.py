@@ -12,7 +12,15 @@ Installed by :mod:`.variables` together with :mod:`.varcodec` (their sources, in
 """
 
 try:
-    from .varcodec import CHUNK_BYTES, Assembler, Refused, decode, encode, missing_libraries, pieces
+    from .varcodec import (
+        CHUNK_BYTES,
+        Assembler,
+        Refused,
+        decode,
+        encode,
+        missing_libraries,
+        pieces,
+    )
 except ImportError:  # in the kernel: installed in one module after varcodec's source, whose names these are
     pass
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import varcodec
-from .errors import ExecutionTimeout, PickleRequired, RemoteMagicError, UsageError, VariableError
+from .errors import (
+    ExecutionTimeout,
+    PickleRequired,
+    RemoteMagicError,
+    UsageError,
+    VariableError,
+)
 from .protocol import Message
 from .varhelper import LIMIT_ADVICE, TARGET
 

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import requests
-
 from servers import ServerProcess
 
 from remote_magic.launch import free_port

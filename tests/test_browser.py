@@ -7,10 +7,12 @@ the state change. A screenshot goes to ``artifacts/`` at the repository root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +41,8 @@ NOTEBOOK_CELLS = [
 UX_CELLS = [
     "%load_ext remote_magic",
     "import os\nurl = os.environ['RM_TEST_URL']\n%remote connect $url --token-env RM_TEST_TOKEN --name test",
-    "import time\nfrom remote_magic.progress import progress_bar\n"
-    "bar = progress_bar('Uploading example.bin')\nbar(1 << 20, 8 << 20)\ntime.sleep(1)\nbar(3 << 20, 8 << 20)",
+    ("import time\nfrom remote_magic.progress import progress_bar\n"
+    "bar = progress_bar('Uploading example.bin')\nbar(1 << 20, 8 << 20)\ntime.sleep(1)\nbar(3 << 20, 8 << 20)"),
     "%remote upload big.bin --force",
     "%remote --help",
 ]
@@ -60,6 +62,24 @@ def sync_playwright():
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[test]' to run the browser test.")
     return sync_playwright()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int, height: int, *, timeout: float, failure: str) -> Iterator[Any]:
+    """A page of headless Chromium; if the block fails, a full-page screenshot goes to
+    ``artifacts/<failure>`` first."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(timeout)
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / failure), full_page=True)
+            raise
+        finally:
+            browser.close()
 
 
 def start_jupyterlab(tmp_path: Path, notebooks: dict[str, nbformat.NotebookNode], env: dict[str, str]) -> LaunchedServer:
@@ -134,94 +154,74 @@ def jupyterlab(jupyter_server, tmp_path):
 
 
 def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_busy):
-    ARTIFACTS.mkdir(exist_ok=True)
     busy = make_busy(kernel)
     state = f".rm-kernel-{kernel.id} .rm-state"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.set_default_timeout(60_000)
-        try:
-            open_and_run_all(page, jupyterlab, "panel.ipynb")
-            page.wait_for_selector(".rm-panel", timeout=90_000)
-            page.wait_for_function(
-                "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
-            )
+    with chromium_page(1500, 1000, timeout=60_000, failure="panel-jupyterlab-failure.png") as page:
+        open_and_run_all(page, jupyterlab, "panel.ipynb")
+        page.wait_for_selector(".rm-panel", timeout=90_000)
+        page.wait_for_function(
+            "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
+        )
 
-            page.click(f".rm-kernel-{kernel.id} button:has-text('interrupt')")
-            page.wait_for_function(
-                "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
-            )
-            busy.join(60)
-            assert busy.outcome.error().ename == "KeyboardInterrupt"
+        page.click(f".rm-kernel-{kernel.id} button:has-text('interrupt')")
+        page.wait_for_function(
+            "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
+        )
+        busy.join(60)
+        assert busy.outcome.error().ename == "KeyboardInterrupt"
 
-            kernel.run("marker = 'set before the restart'", raise_on_error=True)
-            page.click(f".rm-kernel-{kernel.id} button:has-text('restart')")
-            page.wait_for_function(
-                "() => document.querySelector('.rm-status').innerText.includes('Restarted kernel')"
-            )
-            page.wait_for_function(
-                "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
-            )
-            assert kernel.run("marker").error().ename == "NameError", "the restart button did not restart"
-            assert "Connected 'test'" in page.inner_text(".jp-Notebook")
-            # the notebook's own session, named after it, is listed as the current one
-            own = page.locator(".rm-row", has_text="-panel-test.ipynb")
-            assert own.count() == 2 and own.first.inner_text().startswith("\u25cf")
-            page.locator(".rm-panel").scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "panel-jupyterlab.png"), full_page=True)
-            leaked = jupyter_server.token in page.content()  # (JupyterLab's page holds its own token)
-            assert not leaked, "the remote server's token is in the page"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "panel-jupyterlab-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        kernel.run("marker = 'set before the restart'", raise_on_error=True)
+        page.click(f".rm-kernel-{kernel.id} button:has-text('restart')")
+        page.wait_for_function(
+            "() => document.querySelector('.rm-status').innerText.includes('Restarted kernel')"
+        )
+        page.wait_for_function(
+            "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
+        )
+        assert kernel.run("marker").error().ename == "NameError", "the restart button did not restart"
+        assert "Connected 'test'" in page.inner_text(".jp-Notebook")
+        # the notebook's own session, named after it, is listed as the current one
+        own = page.locator(".rm-row", has_text="-panel-test.ipynb")
+        assert own.count() == 2 and own.first.inner_text().startswith("\u25cf")
+        page.locator(".rm-panel").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "panel-jupyterlab.png"), full_page=True)
+        leaked = jupyter_server.token in page.content()  # (JupyterLab's page holds its own token)
+        assert not leaked, "the remote server's token is in the page"
 
 
 def test_upload_progress_and_help_in_jupyterlab(jupyter_server, jupyterlab):
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 900, "height": 2400})
-        page.set_default_timeout(90_000)
-        try:
-            open_and_run_all(page, jupyterlab, "ux.ipynb")
-            cells = page.locator(".jp-Notebook .jp-CodeCell")
-            help_cell, upload_cell, bar_cell = cells.nth(4), cells.nth(3), cells.nth(2)
-            help_cell.locator(".rm-help").wait_for()
-            # a transfer under way: a widget bar with percentage, rate and time left
-            bar = bar_cell.locator(".rm-progress")
-            bar.wait_for()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.rm-progress')].some(e => e.innerText.includes('3.0 MB of 8.0 MB'))"
-            )
-            status = bar.inner_text()
-            assert "38%" in status and "/s" in status and "left" in status and "Uploading example.bin" in status
-            # a finished upload: its bar became one line of text, and nothing was written to stderr
-            upload_cell.locator(".rm-progress-done").wait_for()
-            assert upload_cell.locator(".rm-progress-done").inner_text().startswith("\u2713 Uploading big.bin: done, 8.0 MB in ")
-            assert upload_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0, "a red stderr box"
-            assert "Uploaded big.bin (8.0 MB, 8 chunks)" in upload_cell.inner_text()
-            bar_cell.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "upload-progress.png"), clip=_around(bar_cell, upload_cell))
-            # help: words wrap whole in a narrow notebook, grouped by task
-            text = help_cell.locator(".rm-help").inner_text()
-            assert text.index("Connect:") < text.index("Files:") < text.index("Kernels & sessions:")
-            assert "[--no-raise]" in text
-            breaks = help_cell.locator(".rm-help td, .rm-help pre").evaluate_all(
-                "els => els.map(e => getComputedStyle(e).wordBreak)"
-            )
-            assert breaks and set(breaks) == {"normal"}, breaks
-            names = help_cell.locator(".rm-help td code").evaluate_all("els => els.map(e => e.getClientRects().length)")
-            assert names and set(names) == {1}, "a subcommand name was broken across lines"
-            help_cell.scroll_into_view_if_needed()
-            help_cell.screenshot(path=str(ARTIFACTS / "help.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "ux-jupyterlab-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with chromium_page(900, 2400, timeout=90_000, failure="ux-jupyterlab-failure.png") as page:
+        open_and_run_all(page, jupyterlab, "ux.ipynb")
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        help_cell, upload_cell, bar_cell = cells.nth(4), cells.nth(3), cells.nth(2)
+        help_cell.locator(".rm-help").wait_for()
+        # a transfer under way: a widget bar with percentage, rate and time left
+        bar = bar_cell.locator(".rm-progress")
+        bar.wait_for()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.rm-progress')].some(e => e.innerText.includes('3.0 MB of 8.0 MB'))"
+        )
+        status = bar.inner_text()
+        assert "38%" in status and "/s" in status and "left" in status and "Uploading example.bin" in status
+        # a finished upload: its bar became one line of text, and nothing was written to stderr
+        upload_cell.locator(".rm-progress-done").wait_for()
+        assert upload_cell.locator(".rm-progress-done").inner_text().startswith("\u2713 Uploading big.bin: done, 8.0 MB in ")
+        assert upload_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0, "a red stderr box"
+        assert "Uploaded big.bin (8.0 MB, 8 chunks)" in upload_cell.inner_text()
+        bar_cell.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "upload-progress.png"), clip=_around(bar_cell, upload_cell))
+        # help: words wrap whole in a narrow notebook, grouped by task
+        text = help_cell.locator(".rm-help").inner_text()
+        assert text.index("Connect:") < text.index("Files:") < text.index("Kernels & sessions:")
+        assert "[--no-raise]" in text
+        breaks = help_cell.locator(".rm-help td, .rm-help pre").evaluate_all(
+            "els => els.map(e => getComputedStyle(e).wordBreak)"
+        )
+        assert breaks and set(breaks) == {"normal"}, breaks
+        names = help_cell.locator(".rm-help td code").evaluate_all("els => els.map(e => e.getClientRects().length)")
+        assert names and set(names) == {1}, "a subcommand name was broken across lines"
+        help_cell.scroll_into_view_if_needed()
+        help_cell.screenshot(path=str(ARTIFACTS / "help.png"))
 
 
 def _around(*locators) -> dict[str, float]:

@@ -29,23 +29,21 @@ from servers import (
 )
 from test_browser import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
-    chromium_executable,
+    chromium_page,
     code_notebook,
     open_and_run_all,
     start_jupyterlab,
-    sync_playwright,
 )
 
 CELLS = [
     "%load_ext remote_magic",
     # Connect to each server as a user would; the credentials come from the environment.
-    "import json, os\n"
+    ("import json, os\n"
     "for name, options in json.loads(os.environ['RM_FLEET']).items():\n"
-    "    get_ipython().run_line_magic('remote', f'connect {options} --name {name}')",
+    "    get_ipython().run_line_magic('remote', f'connect {options} --name {name}')"),
     # Keep each connection's kernel busy with a loop that only an interrupt ends; go on once every
     # loop has started (its first output came back), so a busy state in the panel is the loop's.
-    "import threading, remote_magic\n"
+    ("import threading, remote_magic\n"
     "outcomes, workers, started = {}, [], []\n"
     "def loop(connection, event):\n"
     "    code = 'print(\"looping\", flush=True)\\nimport time\\nfor _ in range(6000): time.sleep(0.1)'\n"
@@ -59,7 +57,7 @@ CELLS = [
     "    workers.append(threading.Thread(target=loop, args=(connection, started[-1]), daemon=True))\n"
     "    workers[-1].start()\n"
     "assert all(event.wait(120) for event in started), outcomes\n"
-    "print('KERNELS=' + json.dumps({c.name: c.kernel.id for c in remote_magic.registry}))",
+    "print('KERNELS=' + json.dumps({c.name: c.kernel.id for c in remote_magic.registry}))"),
     "%remote panel --interval 1",
 ]
 
@@ -123,41 +121,28 @@ def lab(fleet, tmp_path):
 
 @pytest.mark.timeout(900)  # seven servers, a hub spawn and JupyterLab start first
 def test_panel_interrupts_a_kernel_on_every_kind_of_server(fleet, lab):
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.set_default_timeout(60_000)
-        try:
-            open_and_run_all(page, lab, "fleet.ipynb")
-            page.wait_for_selector(".rm-panel", timeout=180_000)
-            kernels = json.loads(re.search(r"KERNELS=(\{.*\})", page.inner_text(".jp-Notebook")).group(1))
-            assert set(kernels) == set(fleet)
-            for name, kernel_id in kernels.items():
-                page.select_option(".rm-panel select >> nth=0", label=name)
-                state = f".rm-kernel-{kernel_id} .rm-state"
-                page.wait_for_function(
-                    "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
-                )
-                page.locator(".rm-panel").scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"), full_page=True)
-                page.click(f".rm-kernel-{kernel_id} button:has-text('interrupt')")
-                page.wait_for_function(
-                    "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
-                )
-            page.evaluate(RUN_NEW_CELL, ENDED_CELL)
-            page.wait_for_function("() => document.querySelector('.jp-Notebook').innerText.includes('ENDED=')")
-            ended = json.loads(re.search(r"ENDED=(\{.*\})", page.inner_text(".jp-Notebook")).group(1))
-            assert ended == {name: "KeyboardInterrupt" for name in fleet}
-            content = page.content()
-            for _, secrets in fleet.values():
-                for secret in secrets.values():
-                    assert secret not in content, "a server's secret is in the page"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "panel-servers-failure.png"), full_page=True)
-            page.evaluate(RUN_NEW_CELL, "print('OUTCOMES', {n: str(r.error() or 'ok')[:200] if hasattr(r, 'error') else repr(r) for n, r in outcomes.items()})")
-            page.wait_for_timeout(5000)
-            print(page.inner_text(".jp-Notebook")[-3000:])
-            raise
-        finally:
-            browser.close()
+    with chromium_page(1500, 1000, timeout=60_000, failure="panel-servers-failure.png") as page:
+        open_and_run_all(page, lab, "fleet.ipynb")
+        page.wait_for_selector(".rm-panel", timeout=180_000)
+        kernels = json.loads(re.search(r"KERNELS=(\{.*\})", page.inner_text(".jp-Notebook")).group(1))
+        assert set(kernels) == set(fleet)
+        for name, kernel_id in kernels.items():
+            page.select_option(".rm-panel select >> nth=0", label=name)
+            state = f".rm-kernel-{kernel_id} .rm-state"
+            page.wait_for_function(
+                "s => { const e = document.querySelector(s); return e && e.innerText.includes('busy'); }", arg=state
+            )
+            page.locator(".rm-panel").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"), full_page=True)
+            page.click(f".rm-kernel-{kernel_id} button:has-text('interrupt')")
+            page.wait_for_function(
+                "s => { const e = document.querySelector(s); return e && e.innerText.includes('idle'); }", arg=state
+            )
+        page.evaluate(RUN_NEW_CELL, ENDED_CELL)
+        page.wait_for_function("() => document.querySelector('.jp-Notebook').innerText.includes('ENDED=')")
+        ended = json.loads(re.search(r"ENDED=(\{.*\})", page.inner_text(".jp-Notebook")).group(1))
+        assert ended == {name: "KeyboardInterrupt" for name in fleet}
+        content = page.content()
+        for _, secrets in fleet.values():
+            for secret in secrets.values():
+                assert secret not in content, "a server's secret is in the page"

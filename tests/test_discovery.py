@@ -11,7 +11,13 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 
 import remote_magic
-from remote_magic.discovery import ServerInfo, _fallback_runtime_dir, find_running, running_servers, runtime_dir
+from remote_magic.discovery import (
+    ServerInfo,
+    _fallback_runtime_dir,
+    find_running,
+    running_servers,
+    runtime_dir,
+)
 from remote_magic.errors import AuthenticationError, UsageError
 from remote_magic.launch import LaunchedServer
 

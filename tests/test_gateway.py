@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from servers import kernel_gateway, new_token
 
 from remote_magic import AuthenticationError, NotFound, Registry, Server
-from servers import kernel_gateway, new_token
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,18 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_magics_kernel import execute_notebook
 
-from remote_magic.commands import COMMANDS, GROUPS, ArgumentParser, command, load_all, overview
+from remote_magic.commands import (
+    COMMANDS,
+    GROUPS,
+    ArgumentParser,
+    command,
+    load_all,
+    overview,
+)
 from remote_magic.errors import UsageError
 from remote_magic.magics import CELL_PARSER
-
-from test_magics_kernel import execute_notebook
 
 
 def headings(text: str) -> list[str]:

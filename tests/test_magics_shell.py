@@ -10,7 +10,12 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 
 import remote_magic
-from remote_magic.errors import ConnectionNotFound, ExecutionTimeout, RemoteExecutionError, UsageError
+from remote_magic.errors import (
+    ConnectionNotFound,
+    ExecutionTimeout,
+    RemoteExecutionError,
+    UsageError,
+)
 from remote_magic.tables import Table
 
 

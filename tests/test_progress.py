@@ -7,10 +7,15 @@ import io
 import os
 
 import pytest
-
-from remote_magic.progress import LineProgress, NoProgress, WidgetProgress, progress_bar, showing_progress
-
 from test_magics_kernel import connect_cell, execute_notebook
+
+from remote_magic.progress import (
+    LineProgress,
+    NoProgress,
+    WidgetProgress,
+    progress_bar,
+    showing_progress,
+)
 
 MIB = 1024 * 1024
 

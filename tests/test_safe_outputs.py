@@ -9,7 +9,13 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import remote_magic
-from remote_magic.sanitize import HeldBack, notice, safe_bundle, sanitize_css, sanitize_html
+from remote_magic.sanitize import (
+    HeldBack,
+    notice,
+    safe_bundle,
+    sanitize_css,
+    sanitize_html,
+)
 
 # Nothing of these may survive in what a page would render: code, handlers, script URLs, frames, fetches.
 ACTIVE = re.compile(r"<\s*(script|iframe|object|embed|svg|math|meta|link|base|form)|\bon\w+\s*=|javascript:|https?:|//evil", re.I)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from servers import missing
 
 MIB = 1024 * 1024

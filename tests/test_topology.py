@@ -151,15 +151,13 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
 ):
     """In a notebook run by nbclient: cells on the bare kernel, then ``topology --all``; the saved
     notebook opened in a real JupyterLab page renders the diagram (screenshot: artifacts/topology.png)."""
-    import nbformat
     from nbclient import NotebookClient
     from test_browser import (
         ARTIFACTS,
-        CHROMIUM_ARGS,
-        chromium_executable,
+        chromium_page,
+        code_notebook,
         open_in_jupyterlab,
         start_jupyterlab,
-        sync_playwright,
     )
 
     first, _second, lonely = shared_and_lonely
@@ -170,8 +168,7 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
         "%%remote\nprint('hello from the bare kernel')\n6 * 7",
         "%remote topology --all",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = code_notebook(cells)
     NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
 
     ran = notebook.cells[2].outputs
@@ -185,28 +182,18 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
 
     (tmp_path / "jl").mkdir()
     lab = start_jupyterlab(tmp_path / "jl", {"topology.ipynb": notebook}, {})
-    ARTIFACTS.mkdir(exist_ok=True)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.set_default_timeout(30_000)
-            try:
-                open_in_jupyterlab(page, lab, "topology.ipynb")
-                diagram = page.locator(".jp-RenderedMermaid img").first  # JupyterLab shows the SVG as an image
-                diagram.wait_for()
-                svg = urllib.parse.unquote(diagram.get_attribute("src").split(",", 1)[1])
-                assert "<svg" in svg
-                svg_text = html.unescape(re.sub(r"<[^>]+>", "", svg.split("<svg", 1)[1]))
-                diagram.scroll_into_view_if_needed()
-                page.screenshot(path=str(ARTIFACTS / "topology.png"), full_page=True)
-                for expected in (f"kernel {first['kernel']['id']}", f"kernel {lonely.id}", "session topology/first.ipynb",
-                                 f"kernel {bare_kernel.kernel_id}", "default of 'bare'", THIS_NOTEBOOK):
-                    assert expected in svg_text, f"{expected!r} is not in the rendered diagram"
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "topology-failure.png"), full_page=True)
-                raise
-            finally:
-                browser.close()
+        with chromium_page(1600, 1200, timeout=30_000, failure="topology-failure.png") as page:
+            open_in_jupyterlab(page, lab, "topology.ipynb")
+            diagram = page.locator(".jp-RenderedMermaid img").first  # JupyterLab shows the SVG as an image
+            diagram.wait_for()
+            svg = urllib.parse.unquote(diagram.get_attribute("src").split(",", 1)[1])
+            assert "<svg" in svg
+            svg_text = html.unescape(re.sub(r"<[^>]+>", "", svg.split("<svg", 1)[1]))
+            diagram.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "topology.png"), full_page=True)
+            for expected in (f"kernel {first['kernel']['id']}", f"kernel {lonely.id}", "session topology/first.ipynb",
+                             f"kernel {bare_kernel.kernel_id}", "default of 'bare'", THIS_NOTEBOOK):
+                assert expected in svg_text, f"{expected!r} is not in the rendered diagram"
     finally:
         lab.stop()

@@ -10,9 +10,9 @@ from typing import Any
 from ..contents import Contents, cell_source, deletable_path, output_text, remote_path
 from ..errors import UsageError
 from ..kernelfiles import NOTE, KernelFiles, lacks_contents_api
+from ..progress import showing_progress
 from ..prompt import confirm
 from ..tables import Table, human_size, short_time
-from ..progress import showing_progress
 from ..transfer import CHUNK_SIZE
 from . import Context, arg, command
 
