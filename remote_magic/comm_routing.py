@@ -43,11 +43,12 @@ class CommRoutes:
 
     def register(self, comm_id: str, callback: CommCallback) -> None:
         """Deliver every later message of comm ``comm_id`` to ``callback`` (until its ``comm_close``,
-        which is delivered too, or :meth:`unregister`)."""
+        which is delivered too, or :meth:`CommRoutes.unregister`)."""
         with self._lock:
             self._by_id[comm_id] = callback
 
     def unregister(self, comm_id: str) -> None:
+        """Stop delivering the messages of ``comm_id`` to its callback."""
         with self._lock:
             self._by_id.pop(comm_id, None)
 

@@ -1,7 +1,7 @@
 """Variables between this process and a remote kernel: :func:`push` and :func:`pull`.
 
-Values travel in a comm of their own (see :mod:`.varhelper`), as websocket buffers in pieces of
-:data:`~.varcodec.CHUNK_BYTES`, in the safe formats of :mod:`.varcodec`; pickle only when asked
+Values travel in a comm of their own (see ``remote_magic.varhelper``), as websocket buffers in pieces of
+``varcodec.CHUNK_BYTES``, in the safe formats of ``remote_magic.varcodec``; pickle only when asked
 for, and never decoded on the receiving side otherwise. The kernel side is installed on first use
 by a silent execute, in a private module (nothing is added to the user's namespace).
 """

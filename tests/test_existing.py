@@ -98,7 +98,14 @@ def test_a_dead_kernel_is_a_clear_error(bare_registry, bare_kernel):
         connect_existing(bare_registry, bare_kernel.kernel_id, name="again")
 
 
-def test_local_listing_and_pruning_keep_the_live_kernel(shell, bare_kernel, capsys):
+@pytest.fixture
+def own_runtime_dir(tmp_path, monkeypatch):
+    """A runtime directory of this test's own: other tests' kernels leave files in the shared one."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    (tmp_path / "runtime").mkdir()
+
+
+def test_local_listing_and_pruning_keep_the_live_kernel(own_runtime_dir, shell, bare_kernel, capsys):
     stale = stale_connection_file("stale-0001")
     found = {k.file.kernel_id: k for k in local_kernels()}
     assert found["stale-0001"].stale and not found["stale-0001"].answers

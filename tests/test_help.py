@@ -28,7 +28,7 @@ def headings(text: str) -> list[str]:
 def test_subcommands_are_grouped_by_task_in_a_fixed_order():
     load_all()
     text = overview(CELL_PARSER).text
-    assert headings(text) == ["Connect", "Run", "Files", "Kernels & sessions", "Servers"]
+    assert headings(text) == ["Connect", "Run", "Variables", "Files", "Kernels & sessions", "Servers"]
     connect_part = text.split("Connect:")[1].split("Run:")[0]
     assert "  disconnect " in connect_part and "  launch " in connect_part
     assert "  download " in text.split("Files:")[1].split("Kernels & sessions:")[0]

@@ -186,7 +186,7 @@ def panel_text(context: Context) -> Text:
         return Text("\n".join(lines + ["No connection yet: %remote connect URL (or %remote launch)."]))
     names = ", ".join(f"{name} (current)" if name == model.current else name for name in model.connections)
     lines += [f"Connections: {names}", model.where]
-    only_current = argparse.Namespace(conn=None)
+    only_current = argparse.Namespace(conn=None, local=False)
     for listing in (sessions, kernels):
         try:
             lines += ["", repr(listing(context, only_current))]
