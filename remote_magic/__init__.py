@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .channel import KernelChannel
+from .connection import Connection
 from .discovery import ServerInfo, running_servers
 from .errors import (
     AlreadyExists,
@@ -37,7 +38,7 @@ from .errors import (
 )
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult, OutputList
-from .registry import Connection, Registry
+from .registry import Registry
 from .server import Server
 
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ from .registry import Registry
 
 
 class ExistingConnection:
-    """A registered bare kernel: the same calls as :class:`~remote_magic.registry.Connection`."""
+    """A registered bare kernel: the same calls as :class:`~remote_magic.connection.Connection`."""
 
     def __init__(self, name: str, kernel: BareKernel, *, safe_outputs: bool = False):
         self.name = name

@@ -37,7 +37,8 @@ import urllib3
 from .errors import RemoteMagicError
 
 if TYPE_CHECKING:
-    from .registry import Connection, Registry
+    from .connection import Connection
+    from .registry import Registry
 
 
 _LIFELINE_ENV = "REMOTE_MAGIC_LIFELINE_FD"

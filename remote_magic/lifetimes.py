@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import AuthenticationError
 
 if TYPE_CHECKING:
-    from .registry import Connection
+    from .connection import Connection
     from .server import Server
 
 #: At exit, how long (seconds) to wait at most for the servers to stop the kernels nothing can re-attach.

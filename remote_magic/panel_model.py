@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from .connection import Connection
 from .errors import RemoteMagicError
-from .registry import Connection, Registry
+from .registry import Registry
 from .sessions import Row, overview
 
 Action = Callable[[], str]

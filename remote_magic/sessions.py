@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import AuthenticationError, KernelInUse, NotFound, UsageError
 
 if TYPE_CHECKING:
-    from .registry import Connection
+    from .connection import Connection
     from .server import Server
 
 Model = dict[str, Any]

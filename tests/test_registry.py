@@ -7,7 +7,7 @@ import os
 import pytest
 
 from remote_magic import ConnectionNotFound, Registry, Server, UsageError
-from remote_magic.registry import Connection
+from remote_magic.connection import Connection
 
 
 def kernel_ids(jupyter_server) -> set[str]:

@@ -21,8 +21,9 @@ from ..frontend import text_width
 from ..helptext import HelpFormatter, HelpText, show, suggestion, wrap
 
 if TYPE_CHECKING:
+    from ..connection import Connection
     from ..magics import RemoteMagic
-    from ..registry import Connection, Registry
+    from ..registry import Registry
 
 class HelpShown(Exception):
     """Raised after ``--help`` printed its text: nothing more to do."""

@@ -7,10 +7,10 @@ import argparse
 from typing import Any
 
 from .. import frontend
+from ..connection import Connection
 from ..errors import RemoteMagicError, UsageError
 from ..panel_model import PanelModel, one_line
 from ..prompt import confirm
-from ..registry import Connection
 from ..sessions import kernelspec_rows, overview, sessions_using
 from ..tables import Table, short_time
 from . import Context, arg, command
