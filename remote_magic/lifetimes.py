@@ -1,7 +1,7 @@
 """Which of a connection's kernels still run, and the stop at exit of those nothing can re-attach.
 
 At exit, each connection that started kernels stops those no later process can find (see
-:meth:`remote_magic.registry.Connection.stop_unreachable`), waiting at most :data:`EXIT_TIMEOUT`
+:meth:`remote_magic.connection.Connection.stop_unreachable`), waiting at most :data:`EXIT_TIMEOUT`
 seconds for the servers: an unreachable server never holds the exit up for long.
 """
 
