@@ -33,6 +33,7 @@ from .errors import (
     ServerUnreachable,
     UsageError,
 )
+from .jobs import Job, JobCancelled, JobTable, default_table as job_table
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult, OutputList
 from .registry import Connection, Registry
@@ -47,6 +48,13 @@ registry = Registry()
 def connect(url: str, **options: Any) -> Connection:
     """Register a server in the process-wide registry and make it current (see :meth:`Registry.connect`)."""
     return registry.connect(url, **options)
+
+
+def submit(code: str, *, conn: str | None = None, kernel: str | None = None, name: str | None = None, **options: Any) -> Job:
+    """Run ``code`` in the background on a connection's kernel (default: the current connection's
+    default kernel); returns a :class:`Job` at once, listed in :data:`job_table`."""
+    connection = registry.get(conn)
+    return job_table.submit(connection.kernel_for(kernel), code, name=name, connection=connection.name, **options)
 
 
 def launch_local(**options: Any) -> Connection:
@@ -77,6 +85,9 @@ __all__ = [
     "ConnectionNotFound",
     "ExecutionResult",
     "ExecutionTimeout",
+    "Job",
+    "JobCancelled",
+    "JobTable",
     "KernelChannel",
     "KernelDied",
     "KernelInUse",
@@ -96,7 +107,9 @@ __all__ = [
     "ServerUnreachable",
     "UsageError",
     "connect",
+    "job_table",
     "launch_local",
     "registry",
     "running_servers",
+    "submit",
 ]

@@ -10,6 +10,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, CaselessStrEnum, Float, Unicode
 
+from . import jobs
+from .celloutput import CellOutput
 from .commands import ArgumentParser, Context, HelpShown, dispatch
 from .display import LiveDisplay, remote_exception
 from .errors import RemoteMagicError, UsageError
@@ -31,6 +33,8 @@ CELL_PARSER.add_argument("--timeout", type=float, metavar="SECONDS", help="inter
 CELL_PARSER.add_argument(
     "--no-raise", action="store_true", help="show a remote error without failing the local cell"
 )
+CELL_PARSER.add_argument("--bg", action="store_true", help="run in the background: return at once, outputs keep coming into this cell")
+CELL_PARSER.add_argument("--name", metavar="JOB", help="name of the background job (with --bg)")
 
 
 @magics_class
@@ -71,6 +75,7 @@ class RemoteMagic(Magics):
     def remote(self, line: str, cell: str | None = None) -> Any:
         """%remote SUBCOMMAND [options]   (%remote --help lists them)
         %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise]   run the cell remotely
+        %%remote --bg [--name JOB]   run the cell in the background
         """
         if cell is None:
             scrub_tokens_from_history(self.shell, line)  # before anything can fail
@@ -83,11 +88,18 @@ class RemoteMagic(Magics):
 
     def run_remote(self, code: str, options: argparse.Namespace) -> Any:
         """Run ``code`` remotely, showing outputs as they arrive; return the remote result."""
+        timeout = options.timeout if options.timeout is not None else self.timeout
         connection = self.registry.get(options.conn)
         if connection.kernel_name is None and self.kernel_name:
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
-        timeout = options.timeout if options.timeout is not None else self.timeout
+        if options.bg or options.name:
+            cell = CellOutput.capture(self.shell)
+            safe = self.safe_outputs or connection.safe_outputs
+            return jobs.default_table.submit(
+                kernel, code, name=options.name, connection=connection.name, timeout=timeout, cell=cell, safe_outputs=safe
+            )
+        jobs.default_table.note_busy(kernel)
         display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs)
         try:
             kernel.stream(
