@@ -31,6 +31,7 @@ from .errors import (
     RemoteMagicError,
     ServerError,
     ServerUnreachable,
+    TargetsFailed,
     UsageError,
 )
 from .jobs import Job, JobCancelled, JobTable, default_table as job_table
@@ -55,6 +56,14 @@ def submit(code: str, *, conn: str | None = None, kernel: str | None = None, nam
     default kernel); returns a :class:`Job` at once, listed in :data:`job_table`."""
     connection = registry.get(conn)
     return job_table.submit(connection.kernel_for(kernel), code, name=name, connection=connection.name, **options)
+
+
+def run_on(targets: str | list[str], code: str, **options: Any) -> dict[str, ExecutionResult]:
+    """Run ``code`` on several connections in parallel (``"alpha,beta"``, a list, or ``"all"``);
+    one :class:`ExecutionResult` per connection name (see :func:`remote_magic.fanout.run_on`)."""
+    from .fanout import run_on as fan_out
+
+    return fan_out(registry, targets, code, **options)
 
 
 def launch_local(**options: Any) -> Connection:
@@ -105,11 +114,13 @@ __all__ = [
     "ServerError",
     "ServerInfo",
     "ServerUnreachable",
+    "TargetsFailed",
     "UsageError",
     "connect",
     "job_table",
     "launch_local",
     "registry",
+    "run_on",
     "running_servers",
     "submit",
 ]

@@ -82,3 +82,14 @@ class NotOffered(RemoteMagicError):
 
 class NotPermitted(RemoteMagicError):
     """The server refused a request for a reason of its own, not the credentials (HTTP 403)."""
+
+
+class TargetsFailed(RemoteMagicError):
+    """A cell run on several connections failed on some of them; ``failed`` maps each name to its result."""
+
+    def __init__(self, failed: dict, succeeded: list[str]):
+        reasons = "; ".join(f"{name} ({result.reply.get('ename')}: {result.reply.get('evalue')})" for name, result in failed.items())
+        ok = f"; it succeeded on {', '.join(succeeded)}" if succeeded else ""
+        super().__init__(f"The cell failed on {reasons}{ok}. Each target's traceback is shown above, labelled.")
+        self.failed = failed
+        self.succeeded = succeeded

@@ -10,7 +10,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, CaselessStrEnum, Float, Unicode
 
-from . import jobs
+from . import fanout, jobs
 from .celloutput import CellOutput
 from .commands import ArgumentParser, Context, HelpShown, dispatch
 from .display import LiveDisplay, remote_exception
@@ -35,6 +35,7 @@ CELL_PARSER.add_argument(
 )
 CELL_PARSER.add_argument("--bg", action="store_true", help="run in the background: return at once, outputs keep coming into this cell")
 CELL_PARSER.add_argument("--name", metavar="JOB", help="name of the background job (with --bg)")
+CELL_PARSER.add_argument("--on", metavar="NAMES", help="run on these connections in parallel: alpha,beta or all; outputs labelled")
 
 
 @magics_class
@@ -75,7 +76,7 @@ class RemoteMagic(Magics):
     def remote(self, line: str, cell: str | None = None) -> Any:
         """%remote SUBCOMMAND [options]   (%remote --help lists them)
         %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise]   run the cell remotely
-        %%remote --bg [--name JOB]   run the cell in the background
+        %%remote --bg [--name JOB]   in the background;   %%remote --on alpha,beta|all   on several connections
         """
         if cell is None:
             scrub_tokens_from_history(self.shell, line)  # before anything can fail
@@ -89,6 +90,8 @@ class RemoteMagic(Magics):
     def run_remote(self, code: str, options: argparse.Namespace) -> Any:
         """Run ``code`` remotely, showing outputs as they arrive; return the remote result."""
         timeout = options.timeout if options.timeout is not None else self.timeout
+        if options.on:
+            return self.run_on(code, options, timeout)
         connection = self.registry.get(options.conn)
         if connection.kernel_name is None and self.kernel_name:
             connection.kernel_name = self.kernel_name
@@ -119,6 +122,15 @@ class RemoteMagic(Magics):
                 raise remote_exception(display.error)
             display.show_error()
         return display.result
+
+    def run_on(self, code: str, options: argparse.Namespace, timeout: float | None) -> None:
+        """``--on NAMES``: the cell on several connections at once, outputs labelled."""
+        if options.bg or options.conn:
+            raise UsageError("%%remote: --on runs in the foreground on the connections it names; drop --bg/--conn.")
+        raise_on_error = self.raise_on_error and not options.no_raise
+        fanout.show_on(
+            self.registry, options.on, code, kernel=options.kernel, timeout=timeout, safe_outputs=self.safe_outputs, raise_on_error=raise_on_error
+        )
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)([^\s&#'\"]+)")
