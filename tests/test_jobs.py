@@ -77,14 +77,24 @@ def test_jobs_on_one_kernel_run_in_order_and_a_queued_one_can_be_cancelled(conn,
 
 
 def test_cancel_interrupts_a_running_job_and_the_kernel_goes_on(conn, table, tmp_path, wait_until):
-    job = table.submit(conn.default_kernel(), wait_for(tmp_path / "never", bound=60))
-    wait_until(lambda: job.state == "running", message="the job to start")
+    job = table.submit(conn.default_kernel(), "print('waiting', flush=True)\n" + wait_for(tmp_path / "never", bound=60))
+    wait_until(lambda: job.outputs, message="the job to print")
     assert job.cancel() is True
     job.wait(30)
     assert job.state == "cancelled"
     assert job.reply["ename"] == "KeyboardInterrupt"
     assert job.cancel() is False  # it has ended
     assert conn.run("40 + 2").result == {"text/plain": "42"}
+
+
+def test_cancel_as_soon_as_it_leaves_the_queue_still_reaches_the_kernel(conn, table, tmp_path, wait_until):
+    """Cancelled after it left the queue but maybe before the kernel began it: the interrupt is
+    sent once the kernel has begun (an interrupt before then would be lost)."""
+    job = table.submit(conn.default_kernel(), wait_for(tmp_path / "never", bound=60))
+    wait_until(lambda: job.state == "running", timeout=30, message="the job to leave the queue")
+    assert job.cancel() is True
+    job.wait(30)
+    assert job.state == "cancelled"
 
 
 def test_a_failed_job_says_so_with_the_remote_error(conn, table):
