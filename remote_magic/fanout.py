@@ -45,8 +45,6 @@ def target_names(registry: Registry, targets: str | Iterable[str]) -> list[str]:
             raise UsageError("--on all: no server connected; run %remote connect URL first.")
     if not names:
         raise UsageError("--on needs connection names, e.g. --on alpha,beta (or --on all).")
-    for name in names:
-        registry.get(name)  # ConnectionNotFound names the known ones
     return list(dict.fromkeys(names))
 
 
@@ -60,7 +58,8 @@ def run_on(
     on_message: Sink | None = None,
 ) -> dict[str, ExecutionResult]:
     """Run ``code`` on the default kernel (or ``kernel``, see :meth:`Connection.kernel_for`) of each
-    target connection in parallel; return one :class:`ExecutionResult` per connection name. A
+    target connection in parallel; return one :class:`ExecutionResult` per connection name. An
+    unknown name raises :class:`ConnectionNotFound` before anything runs. A
     target whose request could not finish (link lost, kernel died) has an error result naming why."""
     kernels = {name: registry.get(name).kernel_for(kernel) for name in target_names(registry, targets)}
     return fan_out(kernels, code, timeout=timeout, on_message=on_message)
