@@ -34,7 +34,7 @@ CELL_PARSER.add_argument(
     "--no-raise", action="store_true", help="show a remote error without failing the local cell"
 )
 CELL_PARSER.add_argument("--bg", action="store_true", help="run in the background: return at once, outputs keep coming into this cell")
-CELL_PARSER.add_argument("--name", metavar="JOB", help="name of the background job (with --bg)")
+CELL_PARSER.add_argument("--name", metavar="JOB", help="name the background job (implies --bg)")
 CELL_PARSER.add_argument("--on", metavar="NAMES", help="run on these connections in parallel: alpha,beta or all; outputs labelled")
 
 

@@ -95,6 +95,7 @@ def overview() -> str:
     lines = [
         "Usage: %remote SUBCOMMAND [options]    (%remote SUBCOMMAND --help for its options)",
         "       %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S]   run the cell remotely",
+        "       %%remote --bg [--name JOB] | --on NAMES|all   in the background | on several connections",
         "",
         "Subcommands:",
     ]
