@@ -51,6 +51,11 @@ class ProtocolError(RemoteMagicError):
     """The server sent a message that is not valid Jupyter protocol."""
 
 
+class RequestDropped(RemoteMagicError):
+    """The kernel ended a request without replying to it (ipykernel does so when an interrupt
+    reaches it while it prepares or wraps up a cell, outside the cell's code)."""
+
+
 class ExecutionTimeout(RemoteMagicError):
     """An execution did not finish before its deadline."""
 

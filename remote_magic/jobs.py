@@ -62,7 +62,7 @@ class Job:
         self._display = _live_display(bool(details.get("safe_outputs"))) if self._cell else None
         self._on_message: Callable[[Message], None] | None = details.get("on_message")
         self._cancel_asked = False
-        self._on_kernel = False  # the kernel has begun this job's request (an interrupt now reaches it)
+        self._on_kernel = False  # the kernel is handling this job's request (an interrupt now reaches it)
         self._interrupt_lock = threading.Lock()
         self._finished = threading.Event()
 
@@ -147,7 +147,9 @@ class Job:
         self._end(DONE if ok else CANCELLED if self._cancel_asked else FAILED)
 
     def _take(self, msg: Message) -> None:
-        if not self._on_kernel and not msg.get("late"):
+        # ipykernel says busy before it arms its SIGINT handler (an interrupt then is ignored) and
+        # execute_input after; a kernel that sends no execute_input is taken as begun by its output.
+        if not self._on_kernel and not msg.get("late") and msg["msg_type"] != "status":
             with self._interrupt_lock:
                 self._on_kernel, interrupt_now = True, self._cancel_asked
             if interrupt_now:

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete
 from nbclient.util import ensure_async
 
-from remote_magic import ExecutionTimeout, JobCancelled, JobTable
+from remote_magic import ExecutionTimeout, JobCancelled, JobTable, RequestDropped
 from remote_magic.jobs import default_table
 
 TOKEN_ENV = "RM_TEST_TOKEN"
@@ -95,6 +95,20 @@ def test_cancel_as_soon_as_it_leaves_the_queue_still_reaches_the_kernel(conn, ta
     assert job.cancel() is True
     job.wait(30)
     assert job.state == "cancelled"
+
+
+def test_cancel_while_the_kernel_prepares_the_code_ends_the_job(conn, table, hold_before_running, wait_until):
+    """The interrupt lands before the job's code runs (on a fresh kernel IPython takes a while to
+    prepare the first cell), where ipykernel drops the request without a reply: the job ends."""
+    kernel = conn.default_kernel()
+    held = hold_before_running(kernel)
+    job = table.submit(kernel, "# hold\nprint('ran')")
+    wait_until(held.exists, timeout=30, message="the kernel to hold the job's code")
+    assert job.cancel() is True
+    job.wait(30)
+    assert job.state == "cancelled"
+    assert isinstance(job.exception, RequestDropped)
+    assert job.outputs == []
 
 
 def test_a_failed_job_says_so_with_the_remote_error(conn, table):
