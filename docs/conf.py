@@ -30,7 +30,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # Internal helpers named in docstrings are not part of the reference.
 nitpick_ignore_regex = [
     (r"py:.*", r"(requests|websocket|ipywidgets|traitlets|IPython|argparse|pathlib|collections|typing|socket|ssl|os|_io)\..*"),
-    (r"py:.*", r"RestClient|remote_magic\.(link|router|sessions|contents\.PathRules|capabilities)(\..*)?"),
+    (r"py:.*", r"RestClient|Sink|remote_magic\.(link|router|sessions|contents\.PathRules|capabilities|celloutput|tables)(\..*)?"),
 ]
 
 
@@ -41,7 +41,10 @@ def _short_names(app, env, node, contnode):  # type: ignore[no-untyped-def]
     if node.get("refdomain") != "py" or target.startswith("remote_magic."):
         return None
     domain = env.get_domain("py")
-    matches = [name for name in domain.objects if name == target or name.endswith("." + target)]
+    matches = [
+        name for name, entry in domain.objects.items()
+        if (name == target or name.endswith("." + target)) and not entry.aliased  # not a class's canonical twin
+    ]
     if len(matches) != 1:
         return None
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode)

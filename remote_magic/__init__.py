@@ -31,11 +31,15 @@ from .errors import (
     ProtocolError,
     RemoteExecutionError,
     RemoteMagicError,
+    RequestDropped,
     ServerError,
     ServerUnreachable,
+    TargetsFailed,
     UsageError,
     VariableError,
 )
+from .jobs import Job, JobCancelled, JobTable
+from .jobs import default_table as job_table
 from .kernel import RemoteKernel
 from .outputs import ExecutionResult, OutputList
 from .registry import Registry
@@ -50,6 +54,21 @@ registry = Registry()
 def connect(url: str, **options: Any) -> Connection:
     """Register a server in the process-wide registry and make it current (see :meth:`Registry.connect`)."""
     return registry.connect(url, **options)
+
+
+def submit(code: str, *, conn: str | None = None, kernel: str | None = None, name: str | None = None, **options: Any) -> Job:
+    """Run ``code`` in the background on a connection's kernel (default: the current connection's
+    default kernel); returns a :class:`Job` at once, listed in ``remote_magic.job_table``."""
+    connection = registry.get(conn)
+    return job_table.submit(connection.kernel_for(kernel), code, name=name, connection=connection.name, **options)
+
+
+def run_on(targets: str | list[str], code: str, **options: Any) -> dict[str, ExecutionResult]:
+    """Run ``code`` on several connections in parallel (``"alpha,beta"``, a list, or ``"all"``);
+    one :class:`ExecutionResult` per connection name (see :func:`remote_magic.fanout.run_on`)."""
+    from .fanout import run_on as fan_out
+
+    return fan_out(registry, targets, code, **options)
 
 
 def launch_local(**options: Any) -> Connection:
@@ -96,6 +115,9 @@ __all__ = [
     "ConnectionNotFound",
     "ExecutionResult",
     "ExecutionTimeout",
+    "Job",
+    "JobCancelled",
+    "JobTable",
     "KernelChannel",
     "KernelDied",
     "KernelInUse",
@@ -110,16 +132,21 @@ __all__ = [
     "RemoteExecutionError",
     "RemoteKernel",
     "RemoteMagicError",
+    "RequestDropped",
     "Server",
     "ServerError",
     "ServerInfo",
     "ServerUnreachable",
+    "TargetsFailed",
     "UsageError",
     "VariableError",
     "connect",
     "connect_existing",
+    "job_table",
     "launch_local",
     "registry",
+    "run_on",
     "running_servers",
+    "submit",
     "topology",
 ]

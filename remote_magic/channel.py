@@ -111,9 +111,10 @@ class KernelChannel(KernelLink):
         Ends after the reply and the matching ``idle`` status. Raises :class:`KernelDied` when the
         kernel dies or is restarted (also by another client), :class:`NotFound` when someone shuts
         it down, :class:`ExecutionTimeout` past ``timeout`` seconds, :class:`ConnectionLost` if the
-        link stays down. A local Ctrl-C calls ``on_keyboard_interrupt`` (e.g. interrupt the kernel)
-        and keeps draining the outputs; likewise ``on_timeout`` at the deadline, after which the
-        drained request still raises :class:`ExecutionTimeout`.
+        link stays down, :class:`RequestDropped` if the kernel ended it without a reply (an
+        interrupt outside the code does that). A local Ctrl-C calls ``on_keyboard_interrupt``
+        (e.g. interrupt the kernel) and keeps draining the outputs; likewise ``on_timeout`` at the
+        deadline, after which the drained request still raises :class:`ExecutionTimeout`.
         """
         content = {
             "code": code,
@@ -215,16 +216,19 @@ class KernelChannel(KernelLink):
 
     # ------------------------------------------------------------------ used by Exchange
 
-    def attach_probe(self, pending: Pending) -> None:
-        """Ask on control which kernel process answers; the reply reaches ``pending``."""
+    def attach_probe(self, pending: Pending, channel: str = "control") -> bool:
+        """Ask on ``channel`` which kernel process answers; the reply reaches ``pending``. On shell
+        the answer also comes after the reply of every shell request sent before it. False if
+        the probe could not be sent."""
         if not self._connected.is_set():
-            return  # the reader is reconnecting; the next silence asks again
-        probe = self.new_message("kernel_info_request", {}, channel="control")
+            return False  # the reader is reconnecting; the next silence asks again
+        probe = self.new_message("kernel_info_request", {}, channel=channel)
         self._router.attach(pending, probe["msg_id"])
         try:
             self._socket.send(probe)
         except ConnectionLost:
-            pass  # the reader notices and reports a connection that is gone
+            return False  # the reader notices and reports a connection that is gone
+        return True
 
     def kernel_model(self) -> dict[str, Any] | None:
         """The server's model of the kernel, None if it cannot tell; raises NotFound (and closes)

@@ -37,6 +37,11 @@ def remote_exception(content: dict[str, Any], origin: str | None = None) -> Remo
     return cls(ename, str(content.get("evalue", "")), content.get("traceback"), origin)
 
 
+def kernel_origin(kernel_id: str, connection: str = "") -> str:
+    """How a remote traceback's header names where it ran: ``kernel 3f2a9c1d of connection 'gpu'``."""
+    return f"kernel {kernel_id[:8]} of connection {connection!r}" if connection else f"kernel {kernel_id[:8]}"
+
+
 class LiveDisplay:
     """Call it with each message of one execution; it writes streams, publishes displays,
     applies updates and clears, and keeps the result and error for the end of the cell.

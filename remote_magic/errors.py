@@ -51,6 +51,11 @@ class ProtocolError(RemoteMagicError):
     """The server sent a message that is not valid Jupyter protocol."""
 
 
+class RequestDropped(RemoteMagicError):
+    """The kernel ended a request without replying to it (ipykernel does so when an interrupt
+    reaches it while it prepares or wraps up a cell, outside the cell's code)."""
+
+
 class ExecutionTimeout(RemoteMagicError):
     """An execution did not finish before its deadline."""
 
@@ -98,3 +103,14 @@ class VariableError(RemoteMagicError):
 
 class PickleRequired(VariableError):
     """Only pickle can carry the value, and pickle was not asked for (unpickling runs the sender's code)."""
+
+
+class TargetsFailed(RemoteMagicError):
+    """A cell run on several connections failed on some of them; ``failed`` maps each name to its result."""
+
+    def __init__(self, failed: dict, succeeded: list[str]):
+        reasons = "; ".join(f"{name} ({result.reply.get('ename')}: {result.reply.get('evalue')})" for name, result in failed.items())
+        ok = f"; it succeeded on {', '.join(succeeded)}" if succeeded else ""
+        super().__init__(f"The cell failed on {reasons}{ok}. Each target's traceback is shown above, labelled.")
+        self.failed = failed
+        self.succeeded = succeeded

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from . import protocol
-from .errors import ExecutionTimeout, ProtocolError
+from .errors import ExecutionTimeout, ProtocolError, RequestDropped
 from .protocol import Message
 from .router import Event, Pending
 
@@ -53,6 +53,9 @@ class Exchange:
         self.deadline: float | None = None
         self.confirm_by: float | None = None  # an interrupt nobody here asked for: is it a restart?
         self.process: str | None = None  # the kernel process running the request
+        # A probe sent on the request's channel when its idle came before its reply: None until
+        # needed, then whether it could be sent (see _ask_whether_a_reply_comes).
+        self.order_probe: bool | None = None
         self.malformed_before = channel.malformed_frames
 
     def run(self) -> Iterator[Message]:
@@ -80,17 +83,24 @@ class Exchange:
                     reply = item
                 elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
                     got_idle = True
+                    if reply is None:
+                        self._ask_whether_a_reply_comes()
                 yield item
-            elif item["channel"] == "control":  # a probe's answer: which process is the kernel now
+            elif item["channel"] in ("control", "shell"):  # a probe's answer: which process is the kernel now
                 channel.probes_answered += 1
                 if self.process is not None and item["header"].get("session") not in (None, self.process):
                     channel.kernel_gone("restarting")
                 confirmed = self.confirm_by is not None
+                if item["channel"] == self.request["channel"] and reply is None:
+                    self._no_reply_coming()
         if ExecutionTimeout in self.fired:
-            raise ExecutionTimeout(
-                f"The request ran past its {self.timeout:g}s timeout and kernel {channel.kernel_id} was "
-                "interrupted; its outputs were shown."
-            )
+            self._raise_timed_out()
+
+    def _raise_timed_out(self) -> None:
+        raise ExecutionTimeout(
+            f"The request ran past its {self.timeout:g}s timeout and kernel {self.channel.kernel_id} was "
+            "interrupted; its outputs were shown."
+        )
 
     def _interrupted_by_someone_else(self, reply: Message) -> bool:
         """The cell ended in a KeyboardInterrupt nobody here asked for: a restart or shutdown by
@@ -101,6 +111,28 @@ class Exchange:
             and content.get("status") == "error"
             and content.get("ename") == "KeyboardInterrupt"
             and not self.fired
+        )
+
+    def _ask_whether_a_reply_comes(self) -> None:
+        """The request's ``idle`` came before its reply. Either the reply is on its way (shell and
+        iopub travel apart) or the kernel dropped the request (ipykernel does when an interrupt
+        lands outside the code). A second request on the same channel tells which: the kernel
+        answers requests of a channel one after the other, and the server relays them in order."""
+        if self.request["channel"] == "shell" and not self.order_probe:
+            self.order_probe = self.channel.attach_probe(self.pending, channel="shell")
+
+    def _no_reply_coming(self) -> None:
+        """Raise why the request ended without its reply (or its idle) reaching it."""
+        if self.channel.malformed_frames > self.malformed_before:
+            raise ProtocolError(
+                f"Kernel {self.channel.kernel_id} is idle but this request never saw its end: a malformed message "
+                "from the server was probably it. Its outputs until then were shown; re-run it if they are incomplete."
+            )
+        if ExecutionTimeout in self.fired:  # the interrupt at the deadline landed outside the code
+            self._raise_timed_out()
+        raise RequestDropped(
+            f"Kernel {self.channel.kernel_id} ended the request without a reply: an interrupt reached it while it "
+            "prepared or wrapped up the code, which may not have run (its outputs were shown)."
         )
 
     def _on_event(self, event: Event) -> None:
@@ -152,10 +184,9 @@ class Exchange:
         if self.confirm_by is not None and now >= self.confirm_by:
             channel.kernel_gone("restarting")  # interrupted by someone else and silent since
         if channel.malformed_frames > self.malformed_before and model and model.get("execution_state") == "idle":
-            raise ProtocolError(
-                f"Kernel {channel.kernel_id} is idle but this request never saw its end: a malformed message "
-                "from the server was probably it. Its outputs until then were shown; re-run it if they are incomplete."
-            )
+            self._no_reply_coming()
+        if self.order_probe is False:  # it could not be sent: try again
+            self._ask_whether_a_reply_comes()
         channel.attach_probe(self.pending)
 
 

@@ -11,8 +11,10 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
+from . import fanout, jobs
+from .celloutput import CellOutput
 from .commands import ArgumentParser, Context, HelpShown, dispatch
-from .display import LiveDisplay, remote_exception
+from .display import LiveDisplay, kernel_origin, remote_exception
 from .errors import RemoteMagicError, UsageError
 from .kernel import ask_locally
 from .progress import showing_progress
@@ -37,6 +39,9 @@ CELL_PARSER.add_argument(
 CELL_PARSER.add_argument("-i", dest="inputs", nargs="+", action="extend", default=[], metavar="NAME", help="push these local variables first")
 CELL_PARSER.add_argument("-o", dest="outputs", nargs="+", action="extend", default=[], metavar="NAME", help="pull these remote variables after the cell")
 CELL_PARSER.add_argument("--pickle", action="store_true", help="let -i/-o use pickle for values without a safe format")
+CELL_PARSER.add_argument("--bg", action="store_true", help="run in the background: return at once, outputs keep coming into this cell")
+CELL_PARSER.add_argument("--name", metavar="JOB", help="name the background job (implies --bg)")
+CELL_PARSER.add_argument("--on", metavar="NAMES", help="run on these connections in parallel: alpha,beta or all; outputs labelled")
 
 
 @magics_class
@@ -82,6 +87,7 @@ class RemoteMagic(Magics):
     def remote(self, line: str, cell: str | None = None) -> Any:
         """%remote SUBCOMMAND [options]   (%remote --help lists them)
         %%remote [-c NAME] [--kernel ID|SPEC] [--timeout S] [--no-raise] [-i NAME] [-o NAME]   run the cell remotely
+        %%remote --bg [--name JOB]   in the background;   %%remote --on alpha,beta|all   on several connections
         """
         if cell is None:
             scrub_tokens_from_history(self.shell, line)  # before anything can fail
@@ -94,12 +100,23 @@ class RemoteMagic(Magics):
 
     def run_remote(self, code: str, options: argparse.Namespace) -> Any:
         """Run ``code`` remotely, showing outputs as they arrive; return the remote result."""
+        timeout = options.timeout if options.timeout is not None else self.timeout
+        if options.on:
+            return self.run_on(code, options, timeout)
+        if (options.bg or options.name) and (options.inputs or options.outputs):
+            raise UsageError("%%remote: -i/-o push before and pull after a foreground cell; with --bg, %remote push first and %remote pull after %remote wait.")
         connection = self.registry.get(options.conn)
         if connection.kernel_name is None and self.kernel_name:
             connection.kernel_name = self.kernel_name
         kernel = connection.kernel_for(options.kernel)
-        timeout = options.timeout if options.timeout is not None else self.timeout
-        origin = f"kernel {kernel.id[:8]} of connection {connection.name!r}"
+        origin = kernel_origin(kernel.id, connection.name)
+        if options.bg or options.name:
+            cell = CellOutput.capture(self.shell)
+            safe = self.safe_outputs or connection.safe_outputs
+            return jobs.default_table.submit(
+                kernel, code, name=options.name, connection=connection.name, timeout=timeout, cell=cell, safe_outputs=safe
+            )
+        jobs.default_table.note_busy(kernel)
         display = LiveDisplay(safe_outputs=self.safe_outputs or connection.safe_outputs, origin=origin)
         if options.inputs:
             self.move_variables(push_names, kernel, options.inputs, options)
@@ -136,6 +153,15 @@ class RemoteMagic(Magics):
         verb = "Pushing" if move is push_names else "Pulling"
         with showing_progress(f"{verb} {', '.join(names)}") as progress:
             move(kernel, self.shell.user_ns, names, rename=rename, progress=progress, pickle=options.pickle, max_bytes=self.max_variable_bytes)
+
+    def run_on(self, code: str, options: argparse.Namespace, timeout: float | None) -> None:
+        """``--on NAMES``: the cell on several connections at once, outputs labelled."""
+        if options.bg or options.name or options.conn or options.inputs or options.outputs:
+            raise UsageError("%%remote: --on runs in the foreground on the connections it names; drop --bg/--name/--conn/-i/-o.")
+        raise_on_error = self.raise_on_error and not options.no_raise
+        fanout.show_on(
+            self.registry, options.on, code, kernel=options.kernel, timeout=timeout, safe_outputs=self.safe_outputs, raise_on_error=raise_on_error
+        )
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)([^\s&#'\"]+)")

@@ -119,6 +119,32 @@ def make_busy():
 
 
 @pytest.fixture
+def hold_before_running(tmp_path):
+    """``hold_before_running(kernel)``: from now on ``kernel`` holds each cell that starts with
+    ``# hold`` while IPython prepares it, before any of its code runs, until interrupted (30 s at
+    most). Returns the file that appears once a cell is held. An interrupt there makes ipykernel
+    end the request with ``idle`` and no reply."""
+
+    def hold(remote):
+        held = tmp_path / f"held-{remote.id[:8]}"
+        remote.run(
+            "import os, time\n"
+            "def _hold_before_running(lines):\n"
+            "    if lines and lines[0].startswith('# hold'):\n"
+            f"        open({str(held)!r}, 'w').close()\n"
+            "        deadline = time.time() + 30\n"
+            "        while time.time() < deadline:\n"
+            "            time.sleep(0.05)\n"
+            "    return lines\n"
+            "get_ipython().input_transformers_cleanup.append(_hold_before_running)",
+            raise_on_error=True,
+        )
+        return held
+
+    return hold
+
+
+@pytest.fixture
 def shell():
     """An InteractiveShell with the extension loaded, not connected; every connection of the
     extension's registry is removed afterwards."""

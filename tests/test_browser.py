@@ -145,12 +145,41 @@ def code_notebook(cells: list[str]) -> nbformat.NotebookNode:
 @pytest.fixture
 def jupyterlab(jupyter_server, tmp_path):
     """JupyterLab on 127.0.0.1 with a notebook that shows the panel over the test server."""
-    notebooks = {"panel.ipynb": code_notebook(NOTEBOOK_CELLS), "ux.ipynb": code_notebook(UX_CELLS)}
+    notebooks = {name + ".ipynb": code_notebook(cells) for name, cells in (("panel", NOTEBOOK_CELLS), ("ux", UX_CELLS), ("jobs", JOBS_CELLS))}
     env = {"RM_TEST_URL": jupyter_server.url, "RM_TEST_TOKEN": jupyter_server.token}
     lab = start_jupyterlab(tmp_path, notebooks, env)
     (tmp_path / "lab" / "big.bin").write_bytes(os.urandom(8 << 20))
     yield lab
     lab.stop()
+
+
+JOBS_CELLS = [
+    "%load_ext remote_magic",
+    "import os\nurl = os.environ['RM_TEST_URL']\n%remote connect $url --token-env RM_TEST_TOKEN --name test",
+    ("%%remote --bg --name report\nimport time\nfor i in range(3):\n    time.sleep(0.7)\n    print(f'job line {i}', flush=True)\n"
+     "from IPython.display import HTML, display\ndisplay(HTML('<b>job html</b>'))"),
+    "%%remote --bg --name broken\nimport time\ntime.sleep(0.5)\nraise ValueError('job went wrong')",
+    "print('a local cell ran')",
+    "%remote wait report",
+    "print('after the wait')",
+]
+
+
+def test_background_job_output_lands_in_its_own_cell_in_jupyterlab(jupyter_server, jupyterlab):
+    with chromium_page(1200, 1600, timeout=90_000, failure="jobs-jupyterlab-failure.png") as page:
+        open_and_run_all(page, jupyterlab, "jobs.ipynb")
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        report, broken, local, wait, after = (cells.nth(i) for i in range(2, 7))
+        after.locator(".jp-OutputArea-output").filter(has_text="after the wait").wait_for(timeout=90_000)
+        broken.locator(".jp-OutputArea-output").filter(has_text="job went wrong").wait_for(timeout=30_000)
+        outputs = [cell.locator(".jp-OutputArea").inner_text() for cell in (report, broken, local, wait, after)]
+        assert "job line 0" in outputs[0] and "job line 2" in outputs[0] and "job html" in outputs[0], outputs[0]
+        assert "ValueError" in outputs[1] and "Remote error on kernel" in outputs[1], outputs[1]
+        for text in outputs[2:]:  # later cells, which ran while the jobs printed, got none of it
+            assert "job line" not in text and "job html" not in text and "ValueError" not in text, text
+        assert outputs[2].strip() == "a local cell ran"
+        report.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "background-jobs.png"), clip=_around(report, after))
 
 
 def test_panel_buttons_in_jupyterlab(jupyter_server, jupyterlab, kernel, make_busy):

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from remote_magic import (
+    ExecutionTimeout,
     RemoteExecutionError,
+    RequestDropped,
     Server,
 )
 
@@ -184,6 +186,36 @@ def test_interrupt_from_another_thread_ends_a_long_sleep(fresh_kernel):
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     assert [m["content"]["text"] for m in messages if m["msg_type"] == "stream"] == ["sleeping\n"]
     assert fresh_kernel.run("ready").result == {"text/plain": "True"}  # state survives an interrupt
+
+
+def test_an_interrupt_before_the_code_runs_ends_the_request_without_a_reply(kernel, hold_before_running, wait_until):
+    """ipykernel drops a request interrupted while it prepares the code: ``idle``, no reply. The
+    request ends with RequestDropped instead of waiting for a reply that never comes."""
+    held = hold_before_running(kernel)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = kernel.run("# hold\nprint('ran')", timeout=30)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_until(held.exists, timeout=30, message="the kernel to hold the cell")
+    kernel.interrupt()
+    thread.join(45)
+    assert isinstance(outcome.get("error"), RequestDropped), outcome
+    assert "without a reply" in str(outcome["error"])
+    assert kernel.run("40 + 2").result == {"text/plain": "42"}
+
+
+def test_a_timeout_whose_interrupt_lands_before_the_code_runs_says_so(kernel, hold_before_running):
+    held = hold_before_running(kernel)
+    with pytest.raises(ExecutionTimeout, match="ran past its 1s timeout"):
+        kernel.run("# hold\nprint('ran')", timeout=1, on_timeout=kernel.interrupt)
+    assert held.exists()
+    assert kernel.run("40 + 2").result == {"text/plain": "42"}
 
 
 def test_restart_loses_state_and_the_kernel_answers_after(fresh_kernel):
