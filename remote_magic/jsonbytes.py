@@ -5,8 +5,8 @@ of the whole text when long string literals make up most of it (a base64 image, 
 once. Here each long literal free of escapes and control characters is decoded straight from the
 bytes instead, and only the rest, a skeleton in which each of them stands as the constant ``NaN``,
 becomes text; :mod:`json` parses it, and its ``parse_constant`` hook puts the strings back in
-document order. Whatever this cannot settle (a skeleton with a ``NaN`` of its own, a long string
-used as a key, any invalid input) is parsed whole, so the value, or the error, is json's own.
+document order (keys stay in the skeleton). Whatever this cannot settle (a skeleton with a
+``NaN`` of its own, any invalid input) is parsed whole, so the value, or the error, is json's own.
 Stdlib only, no sockets.
 """
 
@@ -22,6 +22,7 @@ LARGE = 2**20
 WINDOW = 8 * 1024
 
 _QUOTE, _BACKSLASH, _ESCAPED_QUOTE = b'"', b"\\", b'\\"'
+_BLANKS = b" \t\n\r"
 #: An escape, and the control characters JSON does not allow unescaped in a string.
 _NOT_PLAIN = [_BACKSLASH, *(bytes([code]) for code in range(0x20))]
 #: Bytes looked through for all of those at a time (while they are in the CPU cache: twice as fast).
@@ -65,9 +66,9 @@ def _parse_around(buffer: bytes | bytearray, start: int, end: int, literals: lis
 
 
 def _long_literals(buffer: bytes | bytearray, start: int, end: int) -> list[tuple[int, int]]:
-    """The content bounds of the string literals in ``buffer[start:end]`` that hold a window, in
-    order, leaving out those with escapes or control characters. Valid JSON is assumed: a wrong
-    guess on invalid input leaves a skeleton that json refuses."""
+    """The content bounds of the string values in ``buffer[start:end]`` that hold a window, in
+    order, leaving out those with escapes or control characters, and keys. Valid JSON is assumed:
+    a wrong guess on invalid input leaves a skeleton that json refuses."""
     found = []
     outside = probe = start  # outside: a position known to be outside every literal
     while probe + WINDOW <= end:
@@ -82,7 +83,7 @@ def _long_literals(buffer: bytes | bytearray, start: int, end: int) -> list[tupl
         closing = _next_unescaped_quote(buffer, start, window_end, end)
         if closing < 0:
             break  # unterminated: json says so
-        if not _escaped(buffer, start, opening) and _plain(buffer, opening + 1, closing):
+        if not _escaped(buffer, start, opening) and _plain(buffer, opening + 1, closing) and not _key(buffer, closing + 1, end):
             found.append((opening + 1, closing))
         outside = probe = closing + 1
     return found
@@ -111,6 +112,13 @@ def _next_unescaped_quote(buffer: bytes | bytearray, floor: int, start: int, end
     while quote >= 0 and _escaped(buffer, floor, quote):
         quote = buffer.find(_QUOTE, quote + 1, end)
     return quote
+
+
+def _key(buffer: bytes | bytearray, after: int, end: int) -> bool:
+    """Whether the literal that ends before ``after`` is an object's key (a colon follows it)."""
+    while after < end and buffer[after] in _BLANKS:
+        after += 1
+    return after < end and buffer[after] == 0x3A
 
 
 def _plain(buffer: bytes | bytearray, start: int, end: int) -> bool:
