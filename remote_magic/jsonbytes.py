@@ -83,7 +83,8 @@ def _long_literals(buffer: bytes | bytearray, start: int, end: int) -> list[tupl
         closing = _next_unescaped_quote(buffer, start, window_end, end)
         if closing < 0:
             break  # unterminated: json says so
-        if not _escaped(buffer, start, opening) and _plain(buffer, opening + 1, closing) and not _key(buffer, closing + 1, end):
+        plain = not _escaped(buffer, start, opening) and _plain(buffer, opening + 1, closing)
+        if plain and not _key(buffer, closing + 1, end):
             found.append((opening + 1, closing))
         outside = probe = closing + 1
     return found

@@ -67,7 +67,9 @@ CORRUPTIONS: dict[str, Callable[[str | bytes], tuple[bytes, int]]] = {
     "legacy-no-header": lambda frame: (b'{"channel": "iopub", "content": {}}', 0x1),
 }
 
-def ws_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes = b"", rsv: int = 0, length: int | None = None) -> bytes:
+def ws_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bytes = b"", rsv: int = 0, length: int | None = None
+) -> bytes:
     """One websocket frame as it goes on the wire (RFC 6455 5.2): ``mask`` a 4-byte key (only a
     client may mask), ``rsv`` the reserved bits (0-7), ``length`` the length announced if not the
     payload's."""
