@@ -5,6 +5,7 @@ Any number of requests may be in flight; each gets the messages that name it as 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -22,30 +23,66 @@ from .errors import (
 from .exchange import Exchange
 from .link import CLIENT_SESSION_ID, KernelLink
 from .protocol import Message
-from .router import Pending
+from .router import Event, Pending, Router
 
 log = logging.getLogger("remote_magic")
 
 __all__ = ["CLIENT_SESSION_ID", "KernelChannel"]
 
 
+class Answer(Pending):
+    """A request nobody waits on: its reply is kept when it comes, and routing ends there (or
+    when the kernel or the link goes away, leaving no reply)."""
+
+    def __init__(self, request: Message, router: Router):
+        super().__init__(request)
+        self.router = router
+        self.reply: Message | None = None
+        self.answered = threading.Event()
+
+    def deliver(self, item: Message | Event) -> bool:
+        if isinstance(item, Event) or item["channel"] == self.request["channel"]:
+            self.reply = None if isinstance(item, Event) else item
+            self.router.end(self)
+            self.answered.set()
+        return False
+
+
 class KernelChannel(KernelLink):
     """The websocket of one kernel and the requests over it. Use :meth:`execute`; it opens the
     connection on first use."""
 
-    def open(self) -> None:
-        """Connect (if not connected) and, the first time, wait for the kernel to answer."""
-        if super().open():
-            self.kernel_info = self._first_kernel_info()
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._info_lock = threading.Lock()
+        self._info_asked: Answer | None = None  # the first kernel_info request, until answered
+        super().__init__(*args, **kwargs)
 
-    def _first_kernel_info(self) -> Message:
-        """Ask on the control channel first: a kernel busy with a long cell (one being attached
-        to, say) answers there at once, where on shell the answer waits for the cell to end.
-        Kernels that do not answer on control are asked on shell."""
-        try:
-            return self.request("kernel_info_request", {}, timeout=min(5.0, self.connect_timeout), channel="control")
-        except ExecutionTimeout:
-            return self.request("kernel_info_request", {}, timeout=self.connect_timeout)
+    def open(self) -> None:
+        """Connect if not connected. The first time, ask the kernel for its ``kernel_info`` on the
+        control channel without waiting: the first request goes out at once, and
+        :attr:`kernel_info` collects the answer when someone needs it."""
+        if super().open():
+            asked = Answer(self.new_message("kernel_info_request", {}, channel="control"), self._router)
+            with self._info_lock:
+                self._info_asked = self._router.open(asked)
+            self.send(asked.request)
+
+    @property
+    def kernel_info(self) -> Message | None:
+        """The kernel's ``kernel_info_reply`` (None before the first connection). A kernel busy
+        with a long cell answers on control at once; one that does not answer there within 5 s
+        is asked on shell."""
+        with self._info_lock:
+            asked, self._info_asked = self._info_asked, None
+            if asked is not None:
+                asked.answered.wait(min(5.0, self.connect_timeout))
+                self._router.end(asked)
+                self._kernel_info = asked.reply or self.request("kernel_info_request", {}, timeout=self.connect_timeout)
+            return self._kernel_info
+
+    @kernel_info.setter
+    def kernel_info(self, reply: Message | None) -> None:
+        self._kernel_info = reply
 
     def new_message(self, msg_type: str, content: dict[str, Any], *, channel: str = "shell", parent: Message | None = None) -> Message:
         return protocol.new_message(msg_type, content, session=self.session_id, channel=channel, parent=parent)

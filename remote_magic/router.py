@@ -43,6 +43,11 @@ class Pending:
         self.ids = [self.msg_id]  # the request and any probes sent on its behalf
         self.inbox: queue.SimpleQueue[Message | Event] = queue.SimpleQueue()
 
+    def deliver(self, item: Message | Event) -> bool:
+        """Take a message or an event; True when a waiting consumer will see it."""
+        self.inbox.put(item)
+        return True
+
 
 class Router:
     """Routes messages by parent ``msg_id``; keeps late output of ended requests."""
@@ -56,9 +61,10 @@ class Router:
         self.gaps = GapTracker()
         self.comms = CommRoutes()
 
-    def open(self, request: Message) -> Pending:
-        """Start routing the replies of ``request`` (before it is sent)."""
-        pending = Pending(request)
+    def open(self, request: Message | Pending) -> Pending:
+        """Start routing the replies of ``request`` (before it is sent), to a :class:`Pending`
+        made for it or to the one given."""
+        pending = request if isinstance(request, Pending) else Pending(request)
         with self._lock:
             self._pending[pending.msg_id] = pending
         return pending
@@ -111,7 +117,7 @@ class Router:
             if pending is None:
                 ended = parent_id in self._ended if parent_id else False
         if pending is not None:
-            pending.inbox.put(msg)
+            pending.deliver(msg)
         elif is_comm:
             self.comms.keep_unclaimed(msg)
         elif ended:
@@ -122,12 +128,10 @@ class Router:
                 self._idle_events.append(Event("gone", gone))
 
     def broadcast(self, event: Event) -> int:
-        """Give ``event`` to every pending request; return how many there were."""
+        """Give ``event`` to every pending request; return how many have a consumer waiting for it."""
         with self._lock:
             targets = set(self._pending.values())
-        for pending in targets:
-            pending.inbox.put(event)
-        return len(targets)
+        return sum(pending.deliver(event) for pending in targets)
 
     def take_idle_events(self) -> list[Event]:
         """Events that came while no request was pending, oldest first."""
@@ -139,7 +143,7 @@ class Router:
         with self._lock:
             targets = set(self._pending.values())
         for pending in targets:
-            pending.inbox.put(notice(text, pending.request))
+            pending.deliver(notice(text, pending.request))
 
     def _keep_if_output(self, msg: Message) -> None:
         if msg["msg_type"] in protocol.OUTPUT_TYPES:

@@ -370,12 +370,21 @@ def jupyverse(root: str, token: str) -> ServerProcess:
     )
 
 
-def run_in_notebook(tmp_path: Path, connect: str) -> list[Any]:
-    """Connect, run a cell, list kernels and disconnect from a notebook executed by nbclient in a
-    real local kernel (which inherits this process's environment); checks each cell's output."""
+def execute_cells(sources: list[str], folder: Path, *, client: Any = None, allow_errors: bool = False) -> Any:
+    """A notebook of code cells ``sources`` executed by nbclient (or ``client``, a subclass) in a
+    real local kernel started in ``folder`` (it inherits this process's environment)."""
     import nbformat
     from nbclient import NotebookClient
 
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (client or NotebookClient)(nb, timeout=120, kernel_name="python3", allow_errors=allow_errors, resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
+
+
+def run_in_notebook(tmp_path: Path, connect: str) -> list[Any]:
+    """Connect, run a cell, list kernels and disconnect from a notebook executed by nbclient in a
+    real local kernel (which inherits this process's environment); checks each cell's output."""
     sources = [
         "%load_ext remote_magic",
         f"%remote connect {connect} --name nb",
@@ -383,9 +392,7 @@ def run_in_notebook(tmp_path: Path, connect: str) -> list[Any]:
         "%remote kernels",
         "%remote disconnect",
     ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [cell["outputs"] for cell in nb.cells]
+    outputs = [cell["outputs"] for cell in execute_cells(sources, tmp_path).cells]
     assert outputs[1][0]["text"].startswith("Connected 'nb'"), outputs[1]
     assert outputs[2][0]["text"] == "from the notebook\n" and outputs[2][1]["data"]["text/plain"] == "42", outputs[2]
     assert "Kernels on" in str(outputs[3]), outputs[3]

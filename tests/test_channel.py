@@ -273,3 +273,43 @@ def test_attaching_to_a_busy_kernel_connects_without_waiting_for_its_cell(jupyte
         assert twin.run("print('after')").text() == "after\n"
     finally:
         other.close()
+
+
+# ---------------------------------------------------------------------------------- first request
+
+
+def test_the_first_request_goes_out_without_waiting_for_the_kernel_info(jupyter_server, monkeypatch):
+    """Connecting asks for the kernel's info but does not wait for it: the first cell costs one
+    round trip, not two. The reader is held until the cell's request has gone out, so waiting for
+    the info first could only end by the gate's bound."""
+    from remote_magic.wire import KernelSocket
+
+    sent, gate = [], threading.Event()
+    real_send, real_receive = KernelSocket.send, KernelSocket.receive
+
+    def send(socket, msg):
+        real_send(socket, msg)
+        sent.append(msg["msg_type"])
+        if msg["msg_type"] == "execute_request":
+            gate.set()
+
+    def receive(socket):
+        gate.wait(15)
+        return real_receive(socket)
+
+    monkeypatch.setattr(KernelSocket, "send", send)
+    monkeypatch.setattr(KernelSocket, "receive", receive)
+    server = Server(jupyter_server.url, jupyter_server.token)
+    remote = server.start_kernel()
+    try:
+        started = time.monotonic()
+        assert remote.run("6 * 7", timeout=60).result == {"text/plain": "42"}
+        assert time.monotonic() - started < 14, "the cell waited for the gate's bound: something waited for a reply first"
+        assert sent[:2] == ["kernel_info_request", "execute_request"]
+        asked_before = sent.count("kernel_info_request")  # (an idle that overtakes its reply adds a probe)
+        info = remote.channel.kernel_info  # collected when asked for, from that first request
+        assert info["channel"] == "control" and info["content"]["language_info"]["name"] == "python"
+        assert sent.count("kernel_info_request") == asked_before
+    finally:
+        remote.shutdown()
+        server.close()

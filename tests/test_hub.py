@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from hubserver import JupyterHub, missing_component
-from servers import exercise, missing
+from servers import execute_cells, exercise, missing
 
 import remote_magic
 from remote_magic.errors import (
@@ -133,7 +133,6 @@ def test_hub_urls(url, prefix):
 def test_a_notebook_connects_through_the_hub(hub, user, tmp_path):
     """What a user runs: a notebook executed by nbclient in a real local kernel."""
     import nbformat
-    from nbclient import NotebookClient
 
     cells = [
         f"%load_ext remote_magic\n%remote connect {hub.url} --token-env HUB_TOKEN --name nbhub",
@@ -141,8 +140,7 @@ def test_a_notebook_connects_through_the_hub(hub, user, tmp_path):
         "%%remote\nraise KeyError('absent')",
         "%remote disconnect nbhub",
     ]
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    notebook = execute_cells(cells, tmp_path, allow_errors=True)
     streams = {o["name"]: o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"}
     assert "stderr" not in streams, "the spawn progress left a stderr box"
     progress = [o for o in notebook.cells[0].outputs if o["output_type"] == "display_data"]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionComplete
 from nbclient.util import ensure_async
+from servers import execute_cells
 
 from remote_magic import ExecutionTimeout, JobCancelled, JobTable, RequestDropped
 from remote_magic.jobs import default_table
@@ -235,8 +235,7 @@ def test_job_output_lands_in_the_cell_that_started_it(jupyter_server, monkeypatc
         "%remote wait broken",
         "print('after')",
     ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    KeepsCellsListening(nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = execute_cells(cells, tmp_path, client=KeepsCellsListening, allow_errors=True)
     started, broken, local, wait_ok, wait_broken, after = nb.cells[1:]
     assert "from the job" in _text(started) and "job html" in _text(started)
     assert "ValueError" in _text(broken) and "job went wrong" in _text(broken)  # its own traceback

@@ -151,11 +151,10 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
 ):
     """In a notebook run by nbclient: cells on the bare kernel, then ``topology --all``; the saved
     notebook opened in a real JupyterLab page renders the diagram (screenshot: artifacts/topology.png)."""
-    from nbclient import NotebookClient
+    from servers import execute_cells
     from test_browser import (
         ARTIFACTS,
         chromium_page,
-        code_notebook,
         open_in_jupyterlab,
         start_jupyterlab,
     )
@@ -168,8 +167,7 @@ def test_notebook_cells_on_a_bare_kernel_and_the_diagram_rendered_in_jupyterlab(
         "%%remote\nprint('hello from the bare kernel')\n6 * 7",
         "%remote topology --all",
     ]
-    notebook = code_notebook(cells)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    notebook = execute_cells(cells, tmp_path)
 
     ran = notebook.cells[2].outputs
     assert ran[0]["text"] == "hello from the bare kernel\n" and ran[1]["data"]["text/plain"] == "42"
