@@ -214,14 +214,22 @@ class KernelSocket:
             raise ConnectionLost(f"Could not send to kernel {self.kernel_id}: the websocket is down.") from None
 
     def close(self) -> None:
-        """Close politely if the peer answers, else drop the connection."""
+        """Send a close frame and end the connection; the reader sees it end. Nothing else reads
+        here: two threads reading one TLS socket at once crash OpenSSL. :meth:`release` frees it."""
         ws = self._ws
         if ws is None:
             return
         try:
-            ws.close(timeout=1)
-        except Exception:  # already broken: nothing left to close
-            ws.abort()
+            ws.send_close()
+        except Exception:  # already broken: nothing left to say
+            pass
+        ws.abort()
+
+    def release(self) -> None:
+        """Free the socket once nothing reads it any more."""
+        ws = self._ws
+        if ws is not None:
+            ws.shutdown()
 
     def abort(self) -> None:
         """Drop the connection at once; a blocked :meth:`receive` returns ConnectionLost."""

@@ -103,6 +103,9 @@ class ZmqSocket:
 
     abort = close
 
+    def release(self) -> None:
+        """Nothing to free here: the reader closes the sockets."""
+
     def _wake(self) -> None:
         try:
             os.write(self._wake_write, b"x")

@@ -78,3 +78,27 @@ def test_the_magic_connects_with_a_ca_bundle(shell, tls, monkeypatch, capsys):
     assert result.success
     assert capsys.readouterr().out == "over wss\n"
     shell.run_line_magic("remote", "disconnect tls")
+
+
+def test_only_the_reader_thread_reads_a_wss_socket(tls, monkeypatch):
+    """Two threads reading one TLS socket at once crash OpenSSL (a segfault): closing the kernel's
+    websocket must not read its close answer while the reader thread is reading."""
+    import threading
+
+    import websocket
+
+    launched, ca_bundle = tls
+    readers = set()
+    real_recv = websocket.WebSocket.recv_frame
+
+    def recv_frame(ws):
+        readers.add(threading.current_thread().name)
+        return real_recv(ws)
+
+    monkeypatch.setattr(websocket.WebSocket, "recv_frame", recv_frame)
+    server = Server(launched.url, launched.token, ca_bundle=ca_bundle)
+    try:
+        assert run_remotely(server) == "42\n"  # shut down: its websocket closed
+    finally:
+        server.close()
+    assert readers == set(), f"read by websocket-client in {sorted(readers)}"
