@@ -23,29 +23,11 @@ from .errors import (
 from .exchange import Exchange
 from .link import CLIENT_SESSION_ID, KernelLink
 from .protocol import Message
-from .router import Event, Pending, Router
+from .router import Answer, Pending
 
 log = logging.getLogger("remote_magic")
 
 __all__ = ["CLIENT_SESSION_ID", "KernelChannel"]
-
-
-class Answer(Pending):
-    """A request nobody waits on: its reply is kept when it comes, and routing ends there (or
-    when the kernel or the link goes away, leaving no reply)."""
-
-    def __init__(self, request: Message, router: Router):
-        super().__init__(request)
-        self.router = router
-        self.reply: Message | None = None
-        self.answered = threading.Event()
-
-    def deliver(self, item: Message | Event) -> bool:
-        if isinstance(item, Event) or item["channel"] == self.request["channel"]:
-            self.reply = None if isinstance(item, Event) else item
-            self.router.end(self)
-            self.answered.set()
-        return False
 
 
 class KernelChannel(KernelLink):

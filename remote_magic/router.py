@@ -49,6 +49,24 @@ class Pending:
         return True
 
 
+class Answer(Pending):
+    """A request nobody waits on: its reply is kept when it comes, and routing ends there (or
+    when the kernel or the link goes away, leaving no reply)."""
+
+    def __init__(self, request: Message, router: Router):
+        super().__init__(request)
+        self.router = router
+        self.reply: Message | None = None
+        self.answered = threading.Event()
+
+    def deliver(self, item: Message | Event) -> bool:
+        if isinstance(item, Event) or item["channel"] == self.request["channel"]:
+            self.reply = None if isinstance(item, Event) else item
+            self.router.end(self)
+            self.answered.set()
+        return False
+
+
 class Router:
     """Routes messages by parent ``msg_id``; keeps late output of ended requests."""
 

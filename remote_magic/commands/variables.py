@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from ..variables import pull_names, push_names
 from . import Context, arg, command
@@ -29,8 +30,7 @@ SAFE = "Safe formats: JSON-compatible values, bytes, numpy arrays, pandas DataFr
     group="variables",
 )
 def push(context: Context, options: argparse.Namespace) -> None:
-    kernel = context.connection(options.conn).kernel_for(options.kernel)
-    context.magic.move_variables(push_names, kernel, options.names, options, rename=options.rename)
+    _move(push_names, context, options)
 
 
 @command(
@@ -45,5 +45,10 @@ def push(context: Context, options: argparse.Namespace) -> None:
     group="variables",
 )
 def pull(context: Context, options: argparse.Namespace) -> None:
+    _move(pull_names, context, options)
+
+
+def _move(move: Callable[..., None], context: Context, options: argparse.Namespace) -> None:
+    """Push or pull (``move``) the named variables with the options both commands share."""
     kernel = context.connection(options.conn).kernel_for(options.kernel)
-    context.magic.move_variables(pull_names, kernel, options.names, options, rename=options.rename)
+    context.magic.move_variables(move, kernel, options.names, options, rename=options.rename)
