@@ -46,6 +46,7 @@ PNG_CODE = (
 )
 MANY = 20
 REST = RestCounter()
+WORKLOADS = ("pass", "connect", "cold", "png", "many")
 
 
 class RawKernel(LeanWebsocket):
@@ -267,6 +268,7 @@ def many_kernels(report: Report, launched, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds everywhere (a smoke run)")
+    parser.add_argument("--only", choices=WORKLOADS, action="append", help="run only this workload (repeatable)")
     args = parser.parse_args()
     scale = 4 if args.quick else 1
     args.rounds, args.per_round = 20 // scale, 10
@@ -282,12 +284,16 @@ def main() -> None:
     report.notes += notes
     shell = InteractiveShell.instance()
     started = time.perf_counter()
+    workloads = {
+        "pass": lambda: pass_round_trips(report, launched, shell, links, args),
+        "connect": lambda: connects(report, launched, links, args),
+        "cold": lambda: cold_starts(report, launched, args.cold),
+        "png": lambda: png_display(report, launched, args),
+        "many": lambda: many_kernels(report, launched, args),
+    }
     try:
-        pass_round_trips(report, launched, shell, links, args)
-        connects(report, launched, links, args)
-        cold_starts(report, launched, args.cold)
-        png_display(report, launched, args)
-        many_kernels(report, launched, args)
+        for name in args.only or WORKLOADS:
+            workloads[name]()
     finally:
         for link in links.values():
             if link is not None:

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from . import jsonbytes
 from .errors import ProtocolError
 
 PROTOCOL_VERSION = "5.3"
@@ -110,7 +111,7 @@ def encode_v1(msg: Message) -> bytes:
 # Decoders trust nothing they receive: a malformed frame raises ProtocolError with a one-line
 # reason, never another exception, and nothing is allocated in proportion to a claimed count
 # before the count is checked against the frame's length. Buffers are read-only memoryview slices
-# of the frame, not copies.
+# of the frame, and JSON parts are parsed in place (see :mod:`.jsonbytes`), not copied.
 
 CHANNELS = frozenset({"shell", "iopub", "stdin", "control"})
 _V1_CHANNELS = {name.encode("ascii"): name for name in CHANNELS}
@@ -118,29 +119,31 @@ _JSON_PARTS = ("header", "parent_header", "metadata", "content")
 _loads = json.JSONDecoder().decode  # json.loads without its per-call type checks
 
 
-def decode_frame(data: str | bytes, *, text: bool, v1: bool) -> Message:
-    """Decode one websocket frame as received: a text frame is legacy JSON (str or UTF-8 bytes),
-    a binary frame is v1 or legacy as the handshake selected. Raises :class:`ProtocolError`."""
+def decode_frame(data: str | bytes | bytearray, *, text: bool, v1: bool) -> Message:
+    """Decode one websocket message as received: a text message is legacy JSON (str or UTF-8
+    bytes), a binary one is v1 or legacy as the handshake selected. Raises :class:`ProtocolError`."""
     if not text:
         return decode_v1(data) if v1 else decode_legacy(data)
-    if not isinstance(data, str):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("a text frame is not valid UTF-8") from None
-    return decode_legacy(data)
+    if isinstance(data, str):
+        return decode_legacy(data)
+    return _legacy_message(_json(data, "a text frame"), [])
 
 
-def decode_legacy(frame: str | bytes) -> Message:
+def decode_legacy(frame: str | bytes | bytearray) -> Message:
     """Decode a legacy frame: JSON text, or a binary frame of big-endian uint32 part count and
     offsets, the JSON message, then buffers. Raises :class:`ProtocolError`."""
     if isinstance(frame, str):
         body, buffers = _json(frame, "a legacy message"), []
     else:
         offsets = _offset_table(frame, "!I", 1, "a legacy binary frame") + [len(frame)]
-        view = memoryview(frame)
-        body = _json(view[offsets[0] : offsets[1]], "a legacy binary frame's message")
+        view = memoryview(frame).toreadonly()
+        body = _json(frame, "a legacy binary frame's message", offsets[0], offsets[1])
         buffers = [view[offsets[i] : offsets[i + 1]] for i in range(1, len(offsets) - 1)]
+    return _legacy_message(body, buffers)
+
+
+def _legacy_message(body: Any, buffers: list[memoryview]) -> Message:
+    """A checked message from a legacy frame's JSON object, which names its channel."""
     if not isinstance(body, dict):
         raise ProtocolError("a legacy message is not a JSON object")
     channel = body.get("channel")
@@ -150,26 +153,26 @@ def decode_legacy(frame: str | bytes) -> Message:
     return _message(get("header"), get("parent_header"), get("metadata"), get("content"), buffers, channel)
 
 
-def decode_v1(frame: bytes) -> Message:
+def decode_v1(frame: bytes | bytearray) -> Message:
     """Decode a v1 binary frame: little-endian uint64 offset count and offsets (the last one the
     frame's end), channel name, four JSON parts, buffers. Raises :class:`ProtocolError`."""
     offsets = _offset_table(frame, "<Q", len(_JSON_PARTS) + 2, "a v1 frame")
     if offsets[-1] != len(frame):
         raise ProtocolError("a v1 frame's last offset is not its end")
-    view = memoryview(frame)  # parts are read in place: a large output is not copied again
+    view = memoryview(frame).toreadonly()
     name = bytes(view[offsets[0] : offsets[1]])
     channel = _V1_CHANNELS.get(name)
     if channel is None:
         raise ProtocolError(f"a v1 frame names no known channel ({_preview(name)})")
     parts = [  # an empty part reads as an empty object
-        _json(view[start:end], f"a v1 frame's {key}") if start < end else None
+        _json(frame, f"a v1 frame's {key}", start, end) if start < end else None
         for key, start, end in zip(_JSON_PARTS, offsets[1:5], offsets[2:6])
     ]
     buffers = [view[offsets[i] : offsets[i + 1]] for i in range(5, len(offsets) - 1)]
     return _message(*parts, buffers, channel)
 
 
-def _offset_table(frame: bytes, word: str, minimum: int, what: str) -> list[int]:
+def _offset_table(frame: bytes | bytearray, word: str, minimum: int, what: str) -> list[int]:
     """The offsets that follow a frame's leading count (``word`` is the struct format of one
     entry), checked to start right after the table, never to decrease and to stay in the frame."""
     width = struct.calcsize(word)
@@ -194,9 +197,10 @@ def _offset_table(frame: bytes, word: str, minimum: int, what: str) -> list[int]
     return offsets
 
 
-def _json(data: str | bytes | memoryview, what: str) -> Any:
+def _json(data: str | bytes | bytearray, what: str, start: int = 0, end: int | None = None) -> Any:
+    """The JSON value of a text, or of the UTF-8 bytes ``data[start:end]`` read in place."""
     try:
-        return _loads(data if isinstance(data, str) else str(data, "utf-8"))
+        return _loads(data) if isinstance(data, str) else jsonbytes.loads(data, start, end)
     except UnicodeDecodeError:
         raise ProtocolError(f"{what} is not valid UTF-8") from None
     except (ValueError, RecursionError):

@@ -5,6 +5,7 @@ A :class:`KernelSocket` is one connection; it does not reconnect (the link does)
 for ``ping_timeout`` is declared dead (a frozen proxy or a suspended laptop close nothing, so only
 this notices them). ACKs go out promptly: ``TCP_QUICKACK`` before each read, and an unsolicited pong
 at the end of each burst of frames for a proxy or tunnel in between (see :meth:`KernelSocket._nudge`).
+websocket-client makes the handshake and sends; frames are read by :mod:`.frames`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from typing import Any
 
 import websocket
 
-from . import protocol, wslog
+from . import frames, protocol, wslog
 from .errors import AuthenticationError, ConnectionLost, NotFound
 from .protocol import Message
 from .rest import RestClient
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
-_CONTROL_OPCODES = (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG)
 
 wslog.install()  # websocket-client's trace logs the handshake headers: keep the token out
 
@@ -60,6 +60,7 @@ class KernelSocket:
         self.quiet = ping_timeout / 2  # silence before a ping, and a ping's time to be answered
         self.v1 = False
         self._ws: websocket.WebSocket | None = None
+        self._frames: frames.FrameReader | None = None
         self._ping_sent: float | None = None  # when the unanswered ping went out
         self._nudge_due = False  # a message was received: nudge once nothing more is waiting
 
@@ -87,6 +88,7 @@ class KernelSocket:
         self.v1 = chosen == protocol.V1_SUBPROTOCOL
         ws.settimeout(self.quiet)
         self._ping_sent = None
+        self._frames = frames.FrameReader(ws.sock)
         self._ws = ws
 
     def _handshake(self, timeout: float, subprotocols: list[str] | None) -> websocket.WebSocket:
@@ -144,29 +146,35 @@ class KernelSocket:
         """The next message; None after a control frame or a quiet spell that sent a ping.
         Raises ProtocolError for a malformed frame (the connection stays usable) and
         ConnectionLost when the connection closed, broke, or stopped answering pings."""
-        ws = self._ws
-        if ws is None:
+        ws, reader = self._ws, self._frames
+        if ws is None or reader is None:
             raise ConnectionLost(f"The websocket of kernel {self.kernel_id} is not open.")
         if self._nudge_due:
             self._nudge_due = False
-            if not _buffered(ws.sock):
+            if not _buffered(reader.sock):
                 self._nudge(ws)
         try:
-            if _QUICKACK is not None and ws.sock is not None:
-                ws.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            opcode, data = ws.recv_data(control_frame=True)
-        except (socket.timeout, websocket.WebSocketTimeoutException):
+            if _QUICKACK is not None:
+                reader.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            opcode, data = reader.read()
+            if opcode == frames.PING:
+                ws.pong(data)
+            elif opcode == frames.CLOSE:
+                ws.send_close()
+        except (TimeoutError, websocket.WebSocketTimeoutException):
             self._on_silence(ws)
             return None
-        except (OSError, AttributeError, websocket.WebSocketException) as exc:
+        except frames.FrameError as exc:
+            raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} ({exc}).") from None
+        except (OSError, websocket.WebSocketException) as exc:
             raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} ({type(exc).__name__}).") from None
         self._ping_sent = None
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
+        if opcode == frames.CLOSE:
             raise ConnectionLost(f"The server closed the websocket of kernel {self.kernel_id}.")
-        if opcode in _CONTROL_OPCODES:
+        if opcode in (frames.PING, frames.PONG):
             return None
         self._nudge_due = True
-        return protocol.decode_frame(data, text=opcode == websocket.ABNF.OPCODE_TEXT, v1=self.v1)
+        return protocol.decode_frame(data, text=opcode == frames.TEXT, v1=self.v1)
 
     def _nudge(self, ws: websocket.WebSocket) -> None:
         """End of a burst: send an (unsolicited, unanswered) pong. A proxy or tunnel in between

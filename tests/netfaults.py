@@ -104,7 +104,7 @@ class _Link:
                 view = memoryview(data)
                 while view and not self.closed and not self.frozen:
                     if _ready(dst, select.POLLOUT):
-                        sent = dst.send(view, socket.MSG_DONTWAIT)
+                        sent = dst.send(view[: self.forwarder.piece or len(view)], socket.MSG_DONTWAIT)
                         view = view[sent:]
                         self.forwarder._count(counter, sent)
         except (OSError, ValueError):  # reset by a peer, or closed under us
@@ -133,6 +133,8 @@ class TcpForwarder:
     """Listens on 127.0.0.1 (:attr:`port`) and forwards each connection to the target, both ways.
 
     - ``delay``: seconds added to each chunk in each direction, order kept (settable at any time).
+    - ``piece``: when set, bytes go on in sends of at most this many, each its own TCP segment
+      (``TCP_NODELAY``), so that a reader gets messages in small pieces (settable at any time).
     - :meth:`freeze`: the link stops forwarding both ways without closing anything: bytes stay in
       the socket buffers (held), peers see no FIN or RST. Connections made while frozen wait in the
       listen backlog.
@@ -143,9 +145,10 @@ class TcpForwarder:
     - :attr:`bytes_up` / :attr:`bytes_down`: bytes forwarded client→target / target→client.
     """
 
-    def __init__(self, target_host: str, target_port: int, delay: float = 0.0):
+    def __init__(self, target_host: str, target_port: int, delay: float = 0.0, piece: int = 0):
         self.target = (target_host, target_port)
         self.delay = delay
+        self.piece = piece
         self.bytes_up = 0
         self.bytes_down = 0
         self._lock = threading.Lock()
@@ -159,10 +162,10 @@ class TcpForwarder:
         self._acceptor.start()
 
     @classmethod
-    def to_url(cls, url: str, delay: float = 0.0) -> TcpForwarder:
+    def to_url(cls, url: str, delay: float = 0.0, piece: int = 0) -> TcpForwarder:
         """A forwarder to the host and port of an http(s) URL."""
         parts = urlsplit(url)
-        return cls(parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80), delay)
+        return cls(parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80), delay, piece)
 
     def url_for(self, url: str) -> str:
         """``url`` with its host:port replaced by this forwarder's (scheme, path and query kept)."""

@@ -184,16 +184,19 @@ def test_output_lost_when_the_connection_is_cut_is_announced_in_the_cell(jupyter
             _stop(jupyter_server, server, kernel)
 
 
-def test_a_malformed_frame_is_announced_and_the_kernel_stays_usable(jupyter_server, wire_protocol):
+@pytest.mark.parametrize("fault", ["corrupt", "mask"])
+def test_a_malformed_frame_is_announced_and_the_kernel_stays_usable(jupyter_server, wire_protocol, fault):
     kind = "v1-offsets" if wire_protocol == "v1" else "legacy-json"
     with WebSocketRelay(jupyter_server.url) as relay:
         server, kernel = _kernel_through(relay.url, jupyter_server.token, wire_protocol)
         try:
-            relay.corrupt_next(kind, when=lambda frame: b'"stream"' in frame and b"first" in frame)
+            first = lambda frame: b'"stream"' in frame and b"first" in frame  # noqa: E731
+            relay.mask_next(when=first) if fault == "mask" else relay.corrupt_next(kind, when=first)
             result = kernel.run("print('first', flush=True)\nimport time\ntime.sleep(0.2)\nprint('second')", timeout=60)
             stderr = result.text("stderr")
             assert result.text() == "second\n" and result.ok
             assert stderr.startswith("remote_magic: dropped a malformed message from the server") and stderr.count("\n") == 1
+            assert fault != "mask" or "(the server sent a masked frame)" in stderr  # refused, not unmasked
             assert kernel.channel.malformed_frames == 1
             assert kernel.run("print('next')", timeout=60).text() == "next\n"  # the reader lives on
         finally:
@@ -211,6 +214,31 @@ def test_a_malformed_end_of_request_ends_the_cell_with_protocol_error(jupyter_se
                 kernel.run("print('shown')", timeout=60)
             assert "\n" not in str(info.value) and "malformed" in str(info.value)
             assert kernel.run("print('next')", timeout=60).text() == "next\n"
+        finally:
+            _stop(jupyter_server, server, kernel)
+
+
+def test_a_fragmented_message_arrives_whole_and_a_ping_between_its_fragments_is_answered(jupyter_server, wire_protocol, wait_until):
+    with WebSocketRelay(jupyter_server.url) as relay:
+        server, kernel = _kernel_through(relay.url, jupyter_server.token, wire_protocol)
+        try:
+            relay.fragment_next(4, ping=b"still there?", when=lambda frame: b'"stream"' in frame and b"x" * 100 in frame)
+            result = kernel.run("print('x' * 100_000)", timeout=60)
+            assert result.text() == "x" * 100_000 + "\n" and result.ok and relay.pending_faults == 0
+            wait_until(lambda: b"still there?" in relay.pongs, timeout=10, message="the pong")
+            assert kernel.run("print('next')", timeout=60).text() == "next\n"
+        finally:
+            _stop(jupyter_server, server, kernel)
+
+
+def test_frames_arriving_in_tiny_pieces_are_read_whole(jupyter_server, wire_protocol):
+    with TcpForwarder.to_url(jupyter_server.url) as link:
+        server, kernel = _kernel_through(link.url_for(jupyter_server.url), jupyter_server.token, wire_protocol)
+        try:
+            link.piece = 3  # headers and payloads cut everywhere: 16- and 64-bit lengths below
+            result = kernel.run("print('short')\ndisplay('y' * 70_000)\n'z' * 300", timeout=60)
+            assert result.ok and result.text() == "short\n"
+            assert [len(out["data"]["text/plain"]) for out in result.outputs[1:]] == [70_002, 302]
         finally:
             _stop(jupyter_server, server, kernel)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from contextlib import closing
 
 import pytest
@@ -51,8 +52,9 @@ def assert_silent_and_open(sock: socket.socket, window: float = 1.0) -> None:
 # ---------------------------------------------------------------------------------- TcpForwarder
 
 
-def test_forwarder_carries_a_kernel_in_order_with_the_delay(jupyter_server):
-    with TcpForwarder.to_url(jupyter_server.url, delay=0.02) as forwarder:
+@pytest.mark.parametrize("delay, piece", [(0.02, 0), (0.0, 3)], ids=["delayed", "in 3-byte pieces"])
+def test_forwarder_carries_a_kernel_in_order_with_the_delay_and_pieces(jupyter_server, delay, piece):
+    with TcpForwarder.to_url(jupyter_server.url, delay=delay, piece=piece) as forwarder:
         server = Server(forwarder.url_for(jupyter_server.url), jupyter_server.token)
         kernel = server.start_kernel()
         try:
@@ -74,8 +76,6 @@ def test_url_for_swaps_only_host_and_port():
 
 
 def test_delay_adds_at_least_the_delay_each_way(jupyter_server):
-    import time
-
     with TcpForwarder.to_url(jupyter_server.url, delay=0.3) as forwarder:
         sock = connect(forwarder)
         start = time.monotonic()
@@ -247,3 +247,49 @@ def test_drop_next_drops_only_the_frames_asked(jupyter_server, relay, kernel_id)
         assert relay.pending_faults == 0
         messages, _ = exchange(ws, True, requests[2])
         assert [m["content"].get("execution_state") for m in messages if m["msg_type"] == "status"] == ["busy", "idle"]
+
+
+def frames_until_reply(ws: websocket.WebSocket, msg_id: bytes) -> list[websocket.ABNF]:
+    """Raw frames (fragments not joined) up to the end of the message that carries ``msg_id``."""
+    frames, message = [], b""
+    for _ in range(100):
+        frame = ws.recv_frame()
+        frames.append(frame)
+        if frame.opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_CONT):
+            message += frame.data
+            if frame.fin:
+                if b"kernel_info_reply" in message and msg_id in message:
+                    return frames
+                frames, message = [], b""
+    raise AssertionError("no kernel_info_reply among 100 frames")
+
+
+def test_fragment_next_sends_one_message_in_fragments_with_a_ping_between(jupyter_server, relay, kernel_id):
+    with closing(open_websocket(relay, kernel_id, jupyter_server.token, True)) as ws:
+        request = kernel_info_request()
+        msg_id = request["msg_id"].encode()
+        relay.fragment_next(3, ping=b"between", when=lambda frame: b"kernel_info_reply" in frame and msg_id in frame)
+        ws.send(protocol.encode_v1(request), websocket.ABNF.OPCODE_BINARY)
+        frames = frames_until_reply(ws, msg_id)
+        opcodes = [(frame.opcode, frame.fin) for frame in frames]
+        assert opcodes == [(0x2, 0), (0x9, 1), (0x0, 0), (0x0, 1)] and frames[1].data == b"between"
+        reply = protocol.decode_v1(b"".join(frame.data for frame in frames if frame.opcode != 0x9))
+        assert reply["msg_type"] == "kernel_info_reply" and relay.pending_faults == 0
+        ws.pong(frames[1].data)  # websocket-client answers pings in recv_data, not in recv_frame
+        deadline = time.monotonic() + 10
+        while b"between" not in relay.pongs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert b"between" in relay.pongs
+
+
+def test_mask_next_sends_one_frame_masked(jupyter_server, relay, kernel_id):
+    with closing(open_websocket(relay, kernel_id, jupyter_server.token, True)) as ws:
+        request = kernel_info_request()
+        msg_id = request["msg_id"].encode()
+        relay.mask_next(when=lambda frame: b"kernel_info_reply" in frame and msg_id in frame)
+        ws.send(protocol.encode_v1(request), websocket.ABNF.OPCODE_BINARY)
+        (frame,) = frames_until_reply(ws, msg_id)
+        assert frame.mask_value  # websocket-client takes it, unmasked
+        assert protocol.decode_v1(frame.data)["msg_type"] == "kernel_info_reply"
+        messages, rejected = exchange(ws, True)  # the next ones are not masked
+        assert not rejected and "kernel_info_reply" in [m["msg_type"] for m in messages]

@@ -1,10 +1,12 @@
 """A Jupyter Server in front of a real one, for faults a real server never produces: it relays REST
-and kernel websockets (on 127.0.0.1 only) and can corrupt or drop chosen server→client frames."""
+and kernel websockets (on 127.0.0.1 only) and can corrupt, drop, fragment or mask chosen
+server→client frames."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import struct
 import threading
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders
+from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, websocket_connect
@@ -64,6 +67,42 @@ CORRUPTIONS: dict[str, Callable[[str | bytes], tuple[bytes, int]]] = {
     "legacy-no-header": lambda frame: (b'{"channel": "iopub", "content": {}}', 0x1),
 }
 
+def ws_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bytes = b"", rsv: int = 0, length: int | None = None
+) -> bytes:
+    """One websocket frame as it goes on the wire (RFC 6455 5.2): ``mask`` a 4-byte key (only a
+    client may mask), ``rsv`` the reserved bits (0-7), ``length`` the length announced if not the
+    payload's."""
+    length = len(payload) if length is None else length
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        size = bytes([mask_bit | length])
+    elif length < 2**16:
+        size = bytes([mask_bit | 126]) + length.to_bytes(2, "big")
+    else:
+        size = bytes([mask_bit | 127]) + length.to_bytes(8, "big")
+    if mask:
+        key = (mask * (len(payload) // 4 + 1))[: len(payload)]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(len(payload), "big")
+    return bytes([(0x80 if fin else 0) | rsv << 4 | opcode]) + size + mask + payload
+
+
+def _fragmented(payload: bytes, opcode: int, *, pieces: int, ping: bytes | None) -> bytes:
+    """A message as ``pieces`` fragments, with a ping carrying ``ping`` after the first if given."""
+    size = max(1, -(-len(payload) // pieces))
+    parts = [payload[start : start + size] for start in range(0, len(payload), size)] or [b""]
+    frames = []
+    for index, part in enumerate(parts):
+        frames.append(ws_frame(opcode if index == 0 else 0x0, part, fin=index == len(parts) - 1))
+        if index == 0 and ping is not None:
+            frames.append(ws_frame(0x9, ping))
+    return b"".join(frames)
+
+
+def _masked(payload: bytes, opcode: int) -> bytes:
+    return ws_frame(opcode, payload, mask=b"\x5a\x13\xc7\x08")
+
+
 _HOP_BY_HOP = {"host", "connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "origin"}
 
 
@@ -85,6 +124,7 @@ class WebSocketRelay:
         self.port: int = self._sockets[0].getsockname()[1]
         self.url = urlunsplit(("http", f"127.0.0.1:{self.port}", parts.path or "/", "", ""))
         self.frames = 0  # server→client frames relayed (corrupted ones included, dropped ones not)
+        self.pongs: list[bytes] = []  # the payloads of the pongs clients sent
         self._faults: collections.deque[list[Any]] = collections.deque()
         self._lock = threading.Lock()
         self._handlers: set[Any] = set()
@@ -108,13 +148,24 @@ class WebSocketRelay:
         with self._lock:
             self._faults.append(["drop", n, when])
 
+    def fragment_next(self, pieces: int, ping: bytes | None = None, when: Callable[[bytes], bool] | None = None) -> None:
+        """Send the next server→client message (matching ``when``) as ``pieces`` fragments, with a
+        ping carrying ``ping`` between the first two if given (its pong lands in :attr:`pongs`)."""
+        with self._lock:
+            self._faults.append([functools.partial(_fragmented, pieces=pieces, ping=ping), 1, when])
+
+    def mask_next(self, when: Callable[[bytes], bool] | None = None) -> None:
+        """Send the next server→client frame (matching ``when``) masked, as only a client may."""
+        with self._lock:
+            self._faults.append([_masked, 1, when])
+
     @property
     def pending_faults(self) -> int:
         """Frames still to corrupt or drop."""
         with self._lock:
             return sum(fault[1] for fault in self._faults)
 
-    def _take_fault(self, frame: str | bytes) -> str | None:
+    def _take_fault(self, frame: str | bytes) -> str | Callable[[bytes, int], bytes] | None:
         with self._lock:
             for fault in self._faults:
                 if fault[2] is None or fault[2](_raw(frame)):
@@ -224,10 +275,12 @@ class _Channels(WebSocketHandler):
             try:
                 if fault is None:
                     await self.write_message(frame, binary=isinstance(frame, bytes))
+                elif callable(fault):  # the frame re-framed: written as raw bytes
+                    await self.ws_connection.stream.write(fault(_raw(frame), 0x2 if isinstance(frame, bytes) else 0x1))
                 else:
                     data, opcode = CORRUPTIONS[fault](frame)
                     await self.ws_connection._write_frame(True, opcode, data)  # any bytes, even as text
-            except WebSocketClosedError:
+            except (WebSocketClosedError, StreamClosedError):
                 break
         self.close()
 
@@ -236,6 +289,9 @@ class _Channels(WebSocketHandler):
             await self.upstream.write_message(message, binary=isinstance(message, bytes))
         except WebSocketClosedError:
             self.close()
+
+    def on_pong(self, data: bytes) -> None:
+        self.relay.pongs.append(data)
 
     def on_close(self) -> None:
         self.relay._handlers.discard(self)
