@@ -81,24 +81,32 @@ def test_the_magic_connects_with_a_ca_bundle(shell, tls, monkeypatch, capsys):
 
 
 def test_only_the_reader_thread_reads_a_wss_socket(tls, monkeypatch):
-    """Two threads reading one TLS socket at once crash OpenSSL (a segfault): closing the kernel's
-    websocket must not read its close answer while the reader thread (``remote_magic-<kernel>``) reads."""
+    """Two threads reading one TLS socket at once crash OpenSSL (a segfault): once the kernel's
+    reader thread (``remote_magic-<kernel>``) reads a socket, closing it must not read its close
+    answer from another thread. (The handshake reads before the reader starts.)"""
+    import ssl
     import threading
 
-    import websocket
-
     launched, ca_bundle = tls
-    readers = set()
-    real_recv = websocket.WebSocket.recv_frame
+    readers: dict[int, list[str]] = {}  # socket -> the threads that read it, in order
 
-    def recv_frame(ws):
-        readers.add(threading.current_thread().name)
-        return real_recv(ws)
+    def recording(read):
+        def recorded(sock, *args, **kwargs):
+            readers.setdefault(id(sock), []).append(threading.current_thread().name)
+            return read(sock, *args, **kwargs)
 
-    monkeypatch.setattr(websocket.WebSocket, "recv_frame", recv_frame)
+        return recorded
+
+    for method in ("recv", "recv_into"):  # websocket-client reads with one, the frame reader the other
+        monkeypatch.setattr(ssl.SSLSocket, method, recording(getattr(ssl.SSLSocket, method)))
     server = Server(launched.url, launched.token, ca_bundle=ca_bundle)
     try:
         assert run_remotely(server) == "42\n"  # shut down: its websocket closed
     finally:
         server.close()
-    assert readers and all(name.startswith("remote_magic-") for name in readers), f"read in {sorted(readers)}"
+    kernel_sockets = [names for names in readers.values() if any(n.startswith("remote_magic-") for n in names)]
+    assert kernel_sockets, f"no kernel websocket was read by its reader thread: {readers}"
+    for names in kernel_sockets:
+        first = next(i for i, n in enumerate(names) if n.startswith("remote_magic-"))
+        after = set(names[first:])
+        assert all(n.startswith("remote_magic-") for n in after), f"read after the reader started by {sorted(after)}"
