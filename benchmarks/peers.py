@@ -11,18 +11,16 @@ delaying each direction by 50 ms.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from netfaults import TcpForwarder  # noqa: E402
-
 CHP = ROOT / ".cache" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
 SLOW_DELAY = 0.05  # seconds each way
 
@@ -127,17 +125,55 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Forwarder:
+    """A TCP forwarder (``tests/netfaults.TcpForwarder``) in a process of its own, as an SSH tunnel
+    or a reverse proxy is: forwarding threads inside the benchmark's process would take the GIL
+    from the clients being measured. ``delay``: seconds added each way."""
+
+    _SCRIPT = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from netfaults import TcpForwarder; "
+        "f = TcpForwarder(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])); print(f.port, flush=True); "
+        "sys.stdin.read(); f.close()"
+    )
+
+    def __init__(self, url: str, delay: float = 0.0):
+        parts = urlsplit(url)
+        target = [parts.hostname or "127.0.0.1", str(parts.port or 80)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", self._SCRIPT, str(ROOT / "tests"), *target, str(delay)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.strip().isdigit():
+            self.close()
+            raise SystemExit("the TCP forwarder did not start")
+        self.port = int(line)
+
+    def url_for(self, url: str) -> str:
+        return urlunsplit(urlsplit(url)._replace(netloc=f"127.0.0.1:{self.port}"))
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()  # its cue to stop
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+
+
 def open_links(url: str) -> tuple[dict[str, object], list[str]]:
     """The links to the server at ``url``, by name (each has ``url_for`` and ``close``), and notes
     on links that could not be set up."""
-    links: dict[str, object] = {"direct": None, "forwarder": TcpForwarder.to_url(url)}
+    links: dict[str, object] = {"direct": None, "forwarder": Forwarder(url)}
     notes = []
     why = Chp.unavailable()
     if why is None:
         links["chp"] = Chp(url)
     else:
         notes.append(why)
-    links["50 ms link"] = TcpForwarder.to_url(url, delay=SLOW_DELAY)
+    links["50 ms link"] = Forwarder(url, delay=SLOW_DELAY)
     return links, notes
 
 
