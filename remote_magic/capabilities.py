@@ -1,4 +1,5 @@
-"""What kind of server answers, and what it offers: found once, when a connection is made.
+"""What kind of server answers, and what it offers: found once, when a connection is made, with
+all its questions asked at the same time.
 
 Kernel and Enterprise Gateway have no Contents API and (by default) forbid listing kernels and
 sessions; the classic Notebook server selects no websocket subprotocol; jupyverse has no ``/api``
@@ -12,7 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotAJupyterServer, NotFound, NotOffered, NotPermitted
+from .errors import (
+    AuthenticationError,
+    NotAJupyterServer,
+    NotFound,
+    NotOffered,
+    NotPermitted,
+)
 
 if TYPE_CHECKING:
     from .rest import RestClient
@@ -68,48 +75,58 @@ class Capabilities:
             raise NotOffered(f"{where} is a {self.label}, which does not offer {OFFERS[absent]}.")
 
 
+#: The optional APIs, each probed with a ``GET`` of its listing.
+_PROBES = {"kernel_listing": ("kernels",), "sessions": ("sessions",), "contents": ("contents",)}
+
+
 def detect(rest: RestClient) -> Capabilities:
-    """Ask the server once what it is and offers; prove the credentials on the way (raises
-    AuthenticationError for refused ones, NotAJupyterServer for something else)."""
+    """Ask the server what it is and offers, all questions at once; prove the credentials on
+    the way (raises AuthenticationError for refused ones, NotAJupyterServer for something else)."""
     headers: dict[str, str] = {}
-    try:
-        root = rest.request("GET", response_headers=headers)
-    except NotFound:
-        root = None  # jupyverse has no /api root; anything else without one is not Jupyter
-    if root is None:
-        _cookie_for_token(rest)
-    try:
-        rest.request("GET", "kernelspecs")  # needs the credentials everywhere
-    except NotFound:
+    answers = rest.get_at_once({"root": (), "kernelspecs": ("kernelspecs",), **_PROBES}, headers={"root": headers})
+    root = answers["root"]
+    if isinstance(root, NotFound):  # jupyverse has no /api root; anything else without one is not Jupyter
+        root = None
+        if _cookie_for_token(rest):
+            answers.update(rest.get_at_once({"kernelspecs": ("kernelspecs",), **_PROBES}))
+    elif isinstance(root, Exception):
+        raise root
+    specs = answers["kernelspecs"]  # needs the credentials everywhere
+    if isinstance(specs, NotFound):
         raise NotAJupyterServer(
             f"{rest.url} has no Jupyter API (api/kernelspecs is not found); check the URL and its base path."
-        ) from None
+        )
+    if isinstance(specs, Exception):
+        raise specs
     if root is not None and (not isinstance(root, dict) or "version" not in root):
         raise NotAJupyterServer(f"{rest.url} answered /api without a version; it is not a Jupyter server.")
     rest.credentials_proven = True
     caps = Capabilities(kind="jupyter-server", version=str((root or {}).get("version", "")))
-    caps.kernel_listing = _answers(rest, "kernels")
-    caps.sessions = _answers(rest, "sessions")
-    caps.contents = _answers(rest, "contents", query={"content": "0"})
+    for name in _PROBES:
+        setattr(caps, name, _offered(answers[name]))
     caps.kind = _kind(rest, root, headers, caps)
     if caps.kind == "notebook6":
         rest.selects_subprotocol = False  # never a refused v1 handshake first
     return caps
 
 
-def _cookie_for_token(rest: RestClient) -> None:
+def _cookie_for_token(rest: RestClient) -> bool:
     """A server without ``/api`` that has a Jupyter API (jupyverse) but refuses it, or sends to its
-    login page, without its cookie: trade the token for the cookie."""
+    login page, without its cookie: trade the token for the cookie (True when it did)."""
     status = rest.status("kernelspecs")
     if status in (301, 302, 303, 307, 401, 403) and rest.auth.has_token:
         rest.token_cookie()
+        return True
+    return False
 
 
-def _answers(rest: RestClient, *path: str, query: dict[str, str] | None = None) -> bool:
-    try:
-        rest.request("GET", *path, query=query)
-    except (NotFound, NotPermitted):
+def _offered(answer: Any) -> bool:
+    """Whether a listing's answer shows the API offered. With the credentials proven by the
+    kernelspecs asked beside it, a refusal (a bare 403 too) means the listing is forbidden."""
+    if isinstance(answer, (NotFound, NotPermitted, AuthenticationError)):
         return False
+    if isinstance(answer, Exception):
+        raise answer
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -133,6 +134,23 @@ class RestClient:
             response_headers.update(response.headers)
         return self._decode(response, method, where, expect_json)
 
+    def get_at_once(self, paths: dict[str, tuple[str, ...]], headers: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+        """``GET api/<path>`` for each name at the same time (one round trip, not one each): each
+        name's decoded answer, or the exception it raised. ``headers[name]``, where given, gets
+        the headers of that name's answer."""
+        self._ensure_xsrf()  # once, before the threads
+        headers = headers or {}
+
+        def get(name: str) -> Any:
+            path = paths[name]
+            try:
+                return self.request("GET", *path, query=_PROBE_QUERIES.get(path), response_headers=headers.get(name))
+            except Exception as exc:  # handed to the caller, who raises it in its turn
+                return exc
+
+        with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="remote_magic-rest") as pool:
+            return dict(zip(paths, pool.map(get, paths)))
+
     def stream(self, url: str, where: str) -> requests.Response:
         """``GET url`` (a URL of this server outside ``api/``, e.g. ``files/…``) with the body left
         to stream; error statuses raise like :meth:`request`. Close the response when done."""
@@ -210,6 +228,9 @@ class RestClient:
     def close(self) -> None:
         self.http.close()
 
+
+#: Queries that keep a listing asked only to see whether it is offered small.
+_PROBE_QUERIES = {("contents",): {"content": "0"}}
 
 #: What a 403 says when it says nothing more (a wrong token on Jupyter Server, or a forbidden listing).
 _BARE_403 = {"", "Forbidden"}

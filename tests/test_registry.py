@@ -29,6 +29,34 @@ def test_connect_registers_and_makes_current(registry, jupyter_server):
     assert str(conn.server.url) == jupyter_server.url
 
 
+def test_connect_asks_its_questions_in_two_round_trips(registry, jupyter_server, monkeypatch):
+    """The server's kind, the credentials and each optional API are asked at the same time (each
+    request is held until all five are in flight: one after another they could not pass), then
+    this process's own session: two round trips, whatever the link's delay."""
+    import threading
+    from urllib.parse import urlsplit
+
+    import requests
+
+    together = threading.Barrier(5, timeout=15)
+    paths: list[str] = []
+    lock = threading.Lock()
+    real_send = requests.Session.send
+
+    def send(session, request, **kwargs):
+        with lock:
+            paths.append(urlsplit(request.url).path)
+            first_round = len(paths) <= 5
+        if first_round:
+            together.wait()
+        return real_send(session, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    registry.connect(jupyter_server.url, token=jupyter_server.token, name="one")
+    assert sorted(paths[:5]) == ["/api", "/api/contents", "/api/kernels", "/api/kernelspecs", "/api/sessions"]
+    assert paths[5:] == ["/api/sessions"], paths  # is this process's session still there
+
+
 def test_connect_names_a_local_server_by_default(registry, jupyter_server):
     conn = registry.connect(jupyter_server.url, token=jupyter_server.token)
     assert conn.name == "local"
