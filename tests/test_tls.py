@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -88,11 +89,12 @@ def test_only_the_reader_thread_reads_a_wss_socket(tls, monkeypatch):
     import threading
 
     launched, ca_bundle = tls
-    readers: dict[int, list[str]] = {}  # socket -> the threads that read it, in order
+    readers: dict[object, list[str]] = {}  # socket (kept alive: no id reused) -> the threads that read it
+    kernel_reader = re.compile(r"remote_magic-[0-9a-f]{8}$")  # not remote_magic-rest_N, the REST threads
 
     def recording(read):
         def recorded(sock, *args, **kwargs):
-            readers.setdefault(id(sock), []).append(threading.current_thread().name)
+            readers.setdefault(sock, []).append(threading.current_thread().name)
             return read(sock, *args, **kwargs)
 
         return recorded
@@ -104,9 +106,9 @@ def test_only_the_reader_thread_reads_a_wss_socket(tls, monkeypatch):
         assert run_remotely(server) == "42\n"  # shut down: its websocket closed
     finally:
         server.close()
-    kernel_sockets = [names for names in readers.values() if any(n.startswith("remote_magic-") for n in names)]
-    assert kernel_sockets, f"no kernel websocket was read by its reader thread: {readers}"
+    kernel_sockets = [names for names in readers.values() if any(kernel_reader.match(n) for n in names)]
+    assert kernel_sockets, f"no kernel websocket was read by its reader thread: {list(readers.values())}"
     for names in kernel_sockets:
-        first = next(i for i, n in enumerate(names) if n.startswith("remote_magic-"))
+        first = next(i for i, n in enumerate(names) if kernel_reader.match(n))
         after = set(names[first:])
-        assert all(n.startswith("remote_magic-") for n in after), f"read after the reader started by {sorted(after)}"
+        assert all(kernel_reader.match(n) for n in after), f"read after the reader started by {sorted(after)}"
