@@ -10,6 +10,7 @@ root. Requests for what a server does not offer fail at once with a one-line
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,20 +76,24 @@ class Capabilities:
             raise NotOffered(f"{where} is a {self.label}, which does not offer {OFFERS[absent]}.")
 
 
-#: The optional APIs, each probed with a ``GET`` of its listing.
-_PROBES = {"kernel_listing": ("kernels",), "sessions": ("sessions",), "contents": ("contents",)}
+#: The optional APIs, each probed with a ``GET`` of its listing (contents: the root's, kept small).
+_PROBES: dict[str, tuple[tuple[str, ...], dict[str, str] | None]] = {
+    "kernel_listing": (("kernels",), None),
+    "sessions": (("sessions",), None),
+    "contents": (("contents",), {"content": "0"}),
+}
 
 
 def detect(rest: RestClient) -> Capabilities:
     """Ask the server what it is and offers, all questions at once; prove the credentials on
     the way (raises AuthenticationError for refused ones, NotAJupyterServer for something else)."""
     headers: dict[str, str] = {}
-    answers = rest.get_at_once({"root": (), "kernelspecs": ("kernelspecs",), **_PROBES}, headers={"root": headers})
+    answers = rest.at_once({"root": lambda: rest.request("GET", response_headers=headers), **_listings(rest)})
     root = answers["root"]
     if isinstance(root, NotFound):  # jupyverse has no /api root; anything else without one is not Jupyter
         root = None
         if _cookie_for_token(rest):
-            answers.update(rest.get_at_once({"kernelspecs": ("kernelspecs",), **_PROBES}))
+            answers.update(rest.at_once(_listings(rest)))
     elif isinstance(root, Exception):
         raise root
     specs = answers["kernelspecs"]  # needs the credentials everywhere
@@ -108,6 +113,14 @@ def detect(rest: RestClient) -> Capabilities:
     if caps.kind == "notebook6":
         rest.selects_subprotocol = False  # never a refused v1 handshake first
     return caps
+
+
+def _listings(rest: RestClient) -> dict[str, Callable[[], Any]]:
+    """The kernelspecs (they need the credentials everywhere) and each optional API's listing."""
+    calls: dict[str, Callable[[], Any]] = {"kernelspecs": lambda: rest.request("GET", "kernelspecs")}
+    for name, (path, query) in _PROBES.items():
+        calls[name] = lambda path=path, query=query: rest.request("GET", *path, query=query)
+    return calls
 
 
 def _cookie_for_token(rest: RestClient) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -134,22 +135,19 @@ class RestClient:
             response_headers.update(response.headers)
         return self._decode(response, method, where, expect_json)
 
-    def get_at_once(self, paths: dict[str, tuple[str, ...]], headers: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
-        """``GET api/<path>`` for each name at the same time (one round trip, not one each): each
-        name's decoded answer, or the exception it raised. ``headers[name]``, where given, gets
-        the headers of that name's answer."""
+    def at_once(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        """Run each named call (requests to this server) at the same time: one round trip, not one
+        each. Each name's answer, or the exception its call raised."""
         self._ensure_xsrf()  # once, before the threads
-        headers = headers or {}
 
-        def get(name: str) -> Any:
-            path = paths[name]
+        def run(name: str) -> Any:
             try:
-                return self.request("GET", *path, query=_PROBE_QUERIES.get(path), response_headers=headers.get(name))
+                return calls[name]()
             except Exception as exc:  # handed to the caller, who raises it in its turn
                 return exc
 
-        with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="remote_magic-rest") as pool:
-            return dict(zip(paths, pool.map(get, paths)))
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="remote_magic-rest") as pool:
+            return dict(zip(calls, pool.map(run, calls)))
 
     def stream(self, url: str, where: str) -> requests.Response:
         """``GET url`` (a URL of this server outside ``api/``, e.g. ``files/…``) with the body left
@@ -228,9 +226,6 @@ class RestClient:
     def close(self) -> None:
         self.http.close()
 
-
-#: Queries that keep a listing asked only to see whether it is offered small.
-_PROBE_QUERIES = {("contents",): {"content": "0"}}
 
 #: What a 403 says when it says nothing more (a wrong token on Jupyter Server, or a forbidden listing).
 _BARE_403 = {"", "Forbidden"}
