@@ -150,15 +150,20 @@ class LeanWebsocket:
     along). A reference only."""
 
     def __init__(self, server: Server, token: str, kernel_id: str):
+        self.server, self.token = server, token
+        self.connect(kernel_id)
+        self.quickack = getattr(socket, "TCP_QUICKACK", None)
+
+    def connect(self, kernel_id: str) -> None:
+        """Open the websocket to ``kernel_id``, as a client session of its own."""
         self.session = uuid.uuid4().hex
-        url = server.url.websocket("kernels", kernel_id, "channels", query={"session_id": self.session})
+        url = self.server.url.websocket("kernels", kernel_id, "channels", query={"session_id": self.session})
         self.ws = websocket.create_connection(
             url,
-            header=[f"Authorization: token {token}"],
+            header=[f"Authorization: token {self.token}"],
             subprotocols=[protocol.V1_SUBPROTOCOL],
             skip_utf8_validation=True,
         )
-        self.quickack = getattr(socket, "TCP_QUICKACK", None)
 
     def run(self, code: str) -> int:
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}

@@ -34,9 +34,11 @@ from latency import (  # benchmarks/ is on sys.path
     ZmqFloor,
     interleave,
 )
-from magic import ShellMagic
+from magic import EngineCell, ShellMagic
 from peers import SLOW_DELAY, Datalayer, Ipyparallel, link_url, missing, open_links
 from startup import RestCounter, cold_starts
+
+from remote_magic.errors import RemoteMagicError
 
 RTT = 2 * SLOW_DELAY
 PNG_BYTES = 20 * 2**20
@@ -49,12 +51,41 @@ REST = RestCounter()
 WORKLOADS = ("pass", "connect", "cold", "png", "many")
 
 
+def answering_kernels(server, count: int) -> list:
+    """``count`` new kernels, each of which has answered a ``pass``. A kernel whose ZMQ port another
+    socket took before the kernel could bind it dies at start, and again on each restart (the
+    server keeps its ports), until the server gives it up: such a kernel is replaced."""
+    kernels = [server.start_kernel() for _ in range(count)]
+    for index, kernel in enumerate(kernels):
+        for _ in range(3):
+            try:
+                kernel.run("pass")
+                break
+            except RemoteMagicError as exc:
+                print(f"kernel {kernel.id[:8]} did not answer ({exc}); starting another")
+                kernel = kernels[index] = server.start_kernel()
+        else:
+            raise SystemExit("new kernels keep dying at start; see the server's log")
+        kernel.channel.close()  # whoever measures on it opens its own websocket
+    return kernels
+
+
 class RawKernel(LeanWebsocket):
     """The raw websocket limit on a kernel of its own (another client's iopub would reach it)."""
 
-    def __init__(self, engine: Engine, token: str):
-        self.kernel = engine.server.start_kernel()
+    def __init__(self, engine: Engine, token: str, kernel=None):
+        self.kernel = kernel or answering_kernels(engine.server, 1)[0]
         super().__init__(engine.server, token, self.kernel.id)
+
+    def trade_kernels(self, engine: Engine) -> None:
+        """Move to the engine's kernel and the engine to this one's, so that a kernel process
+        slower than the other (two cores, many processes) weighs on both alike."""
+        engine.kernel.channel.close()
+        self.ws.close()
+        engine.kernel, self.kernel = self.kernel, engine.kernel
+        self.connect(self.kernel.id)
+        for _ in range(3):  # warm up the new websockets
+            engine.run("pass"), self.run("pass")
 
     def close(self) -> None:
         super().close()
@@ -113,7 +144,10 @@ def pass_round_trips(report: Report, launched, shell, links, args) -> None:
                 opened.append(engine)
                 raw = RawKernel(engine, launched.token)
                 opened.append(raw)
-                contenders = {"%%remote": magic.run, "engine": engine.run, "raw websocket": raw.run}
+                contenders = {"%%remote": magic.run}
+                if link is None:
+                    contenders["engine in a cell magic"] = EngineCell(magic).run
+                contenders.update({"engine": engine.run, "raw websocket": raw.run})
                 if not dl_missing:
                     peer = Datalayer(url, launched.token)
                     opened.append(peer)
@@ -127,7 +161,10 @@ def pass_round_trips(report: Report, launched, shell, links, args) -> None:
                 slow = name == "50 ms link"
                 rounds = max(2, args.rounds // 4) if slow else args.rounds
                 per_round = 3 if slow else args.per_round
-                samples = interleave(contenders, "pass", rounds, per_round, None)
+                samples = interleave(contenders, "pass", rounds // 2, per_round, None)
+                raw.trade_kernels(engine)
+                for contender, values in interleave(contenders, "pass", rounds - rounds // 2, per_round, None).items():
+                    samples[contender] += values
                 for contender in ("%%remote", "engine"):
                     with REST.count(contender, per_cell):
                         for _ in range(10):
@@ -230,8 +267,8 @@ def png_display(report: Report, launched, args) -> None:
 def many_kernels(report: Report, launched, args) -> None:
     """``MANY`` kernels, one thread each, ``pass`` in a loop: cells per second, engine vs raw websocket."""
     engine = Engine(launched.url, launched.token)
-    kernels = [engine.kernel] + [engine.server.start_kernel() for _ in range(MANY - 1)]
-    raws = [RawKernel(engine, launched.token) for _ in range(MANY)]
+    kernels = [engine.kernel] + answering_kernels(engine.server, MANY - 1)
+    raws = [RawKernel(engine, launched.token, kernel) for kernel in answering_kernels(engine.server, MANY)]
     engine_runs = [lambda code, k=k: k.run(code).ok for k in kernels]
     raw_runs = [raw.run for raw in raws]
 
@@ -251,9 +288,9 @@ def many_kernels(report: Report, launched, args) -> None:
     try:
         burst(engine_runs), burst(raw_runs)  # warm up
         rates: dict[str, list[float]] = {"engine": [], "raw websocket": []}
-        for _ in range(args.many_rounds):
-            rates["engine"].append(burst(engine_runs))
-            rates["raw websocket"].append(burst(raw_runs))
+        for round in range(args.many_rounds):  # who goes first alternates
+            for name in sorted(rates, reverse=round % 2 == 1):
+                rates[name].append(burst(engine_runs if name == "engine" else raw_runs))
     finally:
         for raw in raws:
             raw.close()
@@ -274,7 +311,7 @@ def main() -> None:
     args.rounds, args.per_round = 20 // scale, 10
     args.connects = 7 // scale + 1
     args.png_rounds = 5 // scale + 1
-    args.many_rounds, args.many_cells = 5 // scale + 1, 10
+    args.many_rounds, args.many_cells = 7 // scale + 1, 10
     args.cold = 6 // scale + 1
 
     load_before = os.getloadavg()[0]
