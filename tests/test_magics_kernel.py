@@ -17,8 +17,8 @@ TOKEN_ENV = "RM_TEST_TOKEN"
 
 # Cells that exercise every kind of output; run once locally and once through %%remote.
 OUTPUT_CELLS = [
-    # flushed first: a kernel sends each stream on its own schedule, so unflushed the order between them varies
-    "print('out', flush=True)\nimport sys\nprint('err', file=sys.stderr)",
+    # flushed: a kernel sends each stream on its own schedule, so unflushed the order between them varies
+    "print('out', flush=True)\nimport sys\nprint('err', file=sys.stderr, flush=True)\nprint('out again')",
     "from IPython.display import display, HTML, Markdown, JSON\n"
     "display(HTML('<i>h</i>'), metadata={'isolated': True})\n"
     "display(Markdown('**m**'))\n"
@@ -76,7 +76,8 @@ def test_outputs_arrive_exactly_as_a_local_run_makes_them(jupyter_server, token_
         assert strip_counts(remote_cell.outputs) == strip_counts(local_cell.outputs), remote_cell.source
     # the checks above compared like with like; make sure the outputs are the ones intended
     by_source = {cell.source.removeprefix("%%remote\n"): cell.outputs for cell in remote.cells[1:]}
-    assert [(o["output_type"], o["name"]) for o in by_source[OUTPUT_CELLS[0]]] == [("stream", "stdout"), ("stream", "stderr")]
+    streams = [(o["name"], o["text"]) for o in by_source[OUTPUT_CELLS[0]]]
+    assert streams == [("stdout", "out\n"), ("stderr", "err\n"), ("stdout", "out again\n")]
     assert by_source[OUTPUT_CELLS[1]][0]["metadata"] == {"isolated": True}
     image = by_source[OUTPUT_CELLS[2]][0]
     assert image["data"]["image/png"] and image["metadata"] == {"image/png": {"width": 10}}
