@@ -106,5 +106,6 @@ def main() -> None:
     print(f"  %%remote/engine   {med['%%remote shell'] / med['engine']:6.2f}x  (cost of the magic layer and IPython's run_cell)")
     print(f"  %%remote/engine in a cell  {med['%%remote shell'] / med['engine in a cell']:6.2f}x  (the magic layer alone)")
 
+
 if __name__ == "__main__":
     main()

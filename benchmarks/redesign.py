@@ -23,13 +23,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from workloads import PNG_CODE  # benchmarks/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE_ROUTER = "744fa00^"
-PNG_BYTES = 20 * 2**20
-PNG_CODE = (
-    "import os\nfrom IPython.display import Image, display\n"
-    f"display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom({PNG_BYTES} - 8), format='png'))"
-)
 
 
 def worker(url: str, workload: str) -> None:

@@ -37,15 +37,11 @@ from latency import (  # benchmarks/ is on sys.path
 from magic import EngineCell, ShellMagic
 from peers import SLOW_DELAY, Datalayer, Ipyparallel, link_url, missing, open_links
 from startup import RestCounter, cold_starts
+from workloads import PNG_CODE
 
 from remote_magic.errors import RemoteMagicError
 
 RTT = 2 * SLOW_DELAY
-PNG_BYTES = 20 * 2**20
-PNG_CODE = (
-    "import os\nfrom IPython.display import Image, display\n"
-    f"display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom({PNG_BYTES} - 8), format='png'))"
-)
 MANY = 20
 REST = RestCounter()
 WORKLOADS = ("pass", "connect", "cold", "png", "many")
@@ -85,7 +81,8 @@ class RawKernel(LeanWebsocket):
         engine.kernel, self.kernel = self.kernel, engine.kernel
         self.connect(self.kernel.id)
         for _ in range(3):  # warm up the new websockets
-            engine.run("pass"), self.run("pass")
+            engine.run("pass")
+            self.run("pass")
 
     def close(self) -> None:
         super().close()
