@@ -57,8 +57,8 @@ class KernelChannel(KernelLink):
         with self._info_lock:
             asked, self._info_asked = self._info_asked, None
             if asked is not None:
-                asked.answered.wait(min(5.0, self.connect_timeout))
-                self._router.end(asked)
+                if not asked.answered.wait(min(5.0, self.connect_timeout)):
+                    self._router.end(asked)  # an answer ends its own routing
                 self._kernel_info = asked.reply or self.request("kernel_info_request", {}, timeout=self.connect_timeout)
             return self._kernel_info
 

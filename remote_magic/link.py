@@ -124,7 +124,7 @@ class KernelLink:
             self._socket.close()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
-        if self._socket is not None and not (self._reader is not None and self._reader.is_alive()):
+        if self._socket is not None and (self._reader is None or not self._reader.is_alive()):
             self._socket.release()
 
     def _claim_session(self) -> None:

@@ -264,7 +264,7 @@ def frames_until_reply(ws: websocket.WebSocket, msg_id: bytes) -> list[websocket
     raise AssertionError("no kernel_info_reply among 100 frames")
 
 
-def test_fragment_next_sends_one_message_in_fragments_with_a_ping_between(jupyter_server, relay, kernel_id):
+def test_fragment_next_sends_one_message_in_fragments_with_a_ping_between(jupyter_server, relay, kernel_id, wait_until):
     with closing(open_websocket(relay, kernel_id, jupyter_server.token, True)) as ws:
         request = kernel_info_request()
         msg_id = request["msg_id"].encode()
@@ -276,10 +276,7 @@ def test_fragment_next_sends_one_message_in_fragments_with_a_ping_between(jupyte
         reply = protocol.decode_v1(b"".join(frame.data for frame in frames if frame.opcode != 0x9))
         assert reply["msg_type"] == "kernel_info_reply" and relay.pending_faults == 0
         ws.pong(frames[1].data)  # websocket-client answers pings in recv_data, not in recv_frame
-        deadline = time.monotonic() + 10
-        while b"between" not in relay.pongs and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert b"between" in relay.pongs
+        wait_until(lambda: b"between" in relay.pongs, timeout=10, message="the pong")
 
 
 def test_mask_next_sends_one_frame_masked(jupyter_server, relay, kernel_id):
