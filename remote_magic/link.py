@@ -23,6 +23,8 @@ from .wire import HandshakeTimeout, KernelSocket
 
 log = logging.getLogger("remote_magic")
 
+#: The longest the reader waits for a message at a time, between checks that the link is open.
+IDLE_WAIT = 1.0
 #: One client session id for the life of the process, reused on every reconnect.
 CLIENT_SESSION_ID = protocol.new_session_id()
 
@@ -196,7 +198,7 @@ class KernelLink:
         while not self._closed:
             socket = self._socket
             try:
-                msg = socket.receive()
+                msg = socket.receive() if socket.wait(IDLE_WAIT) else None
             except ProtocolError as exc:
                 self.malformed_frames += 1
                 log.warning("Kernel %s: dropped a malformed message (%s)", self.kernel_id, exc)

@@ -3,8 +3,10 @@
 A :class:`KernelSocket` is one connection; it does not reconnect (the link does). After half of
 ``ping_timeout`` without a frame a websocket ping goes out, and a link that has sent nothing at all
 for ``ping_timeout`` is declared dead (a frozen proxy or a suspended laptop close nothing, so only
-this notices them). ACKs go out promptly: ``TCP_QUICKACK`` before each read, and an unsolicited pong
-at the end of each burst of frames for a proxy or tunnel in between (see :meth:`KernelSocket._nudge`).
+this notices them). ACKs go out promptly: ``TCP_QUICKACK`` before each wait for a frame, and an
+unsolicited pong at the end of each burst of frames for a proxy or tunnel in between (see
+:meth:`KernelSocket._nudge`). Reading takes two calls, :meth:`KernelSocket.wait` for a frame then
+:meth:`KernelSocket.receive`, so that the waiting can be interrupted without losing a byte.
 websocket-client makes the handshake and sends; frames are read by :mod:`.frames`.
 """
 
@@ -61,8 +63,10 @@ class KernelSocket:
         self.v1 = False
         self._ws: websocket.WebSocket | None = None
         self._frames: frames.FrameReader | None = None
+        self._heard = 0.0  # when the last frame came
         self._ping_sent: float | None = None  # when the unanswered ping went out
         self._nudge_due = False  # a message was received: nudge once nothing more is waiting
+        self._poller = select.poll()
 
     # ------------------------------------------------------------------ connecting
 
@@ -87,8 +91,9 @@ class KernelSocket:
             raise ConnectionLost(f"{self._rest.url} does not speak the v1 kernel websocket protocol; use 'auto'.")
         self.v1 = chosen == protocol.V1_SUBPROTOCOL
         ws.settimeout(self.quiet)
-        self._ping_sent = None
+        self._heard, self._ping_sent = time.monotonic(), None
         self._frames = frames.FrameReader(ws.sock)
+        self._poller.register(ws.sock, select.POLLIN)
         self._ws = ws
 
     def _handshake(self, timeout: float, subprotocols: list[str] | None) -> websocket.WebSocket:
@@ -142,20 +147,34 @@ class KernelSocket:
 
     # ------------------------------------------------------------------ frames
 
-    def receive(self) -> Message | None:
-        """The next message; None after a control frame or a quiet spell that sent a ping.
-        Raises ProtocolError for a malformed frame (the connection stays usable) and
-        ConnectionLost when the connection closed, broke, or stopped answering pings."""
-        ws, reader = self._ws, self._frames
-        if ws is None or reader is None:
-            raise ConnectionLost(f"The websocket of kernel {self.kernel_id} is not open.")
+    def wait(self, seconds: float) -> bool:
+        """Wait at most ``seconds`` for a frame; False if none came. Nothing is read here, so an
+        interruption loses nothing. A quiet spell sends a ping; ConnectionLost when the connection
+        is gone or a ping went unanswered."""
+        ws, reader = self._open()
+        sock = reader.sock
+        if _QUICKACK is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                return True  # closed under us: receive says so
         if self._nudge_due:
             self._nudge_due = False
-            if not _buffered(reader.sock):
-                self._nudge(ws)
+            if self._readable(sock, 0):
+                return True
+            self._nudge(ws)
+        if self._readable(sock, min(seconds, self._until_silence())):
+            return True
+        self._on_silence(ws)
+        return False
+
+    def receive(self) -> Message | None:
+        """The next message, once :meth:`wait` saw a frame; None after a control frame, or after
+        a frame stalled midway through a quiet spell (the next call resumes it).
+        Raises ProtocolError for a malformed frame (the connection stays usable) and
+        ConnectionLost when the connection closed, broke, or stopped answering pings."""
+        ws, reader = self._open()
         try:
-            if _QUICKACK is not None:
-                reader.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             opcode, data = reader.read()
             if opcode == frames.PING:
                 ws.pong(data)
@@ -168,13 +187,28 @@ class KernelSocket:
             raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} ({exc}).") from None
         except (OSError, websocket.WebSocketException) as exc:
             raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} ({type(exc).__name__}).") from None
-        self._ping_sent = None
+        self._heard, self._ping_sent = time.monotonic(), None
         if opcode == frames.CLOSE:
             raise ConnectionLost(f"The server closed the websocket of kernel {self.kernel_id}.")
         if opcode in (frames.PING, frames.PONG):
             return None
         self._nudge_due = True
         return protocol.decode_frame(data, text=opcode == frames.TEXT, v1=self.v1)
+
+    def _open(self) -> tuple[websocket.WebSocket, frames.FrameReader]:
+        ws, reader = self._ws, self._frames
+        if ws is None or reader is None:
+            raise ConnectionLost(f"The websocket of kernel {self.kernel_id} is not open.")
+        return ws, reader
+
+    def _readable(self, sock: socket.socket, seconds: float) -> bool:
+        """Whether bytes are waiting on ``sock`` (decrypted or not), waiting up to ``seconds``."""
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            return bool(self._poller.poll(seconds * 1000))
+        except (OSError, ValueError):  # closed under us: receive says so
+            return True
 
     def _nudge(self, ws: websocket.WebSocket) -> None:
         """End of a burst: send an (unsolicited, unanswered) pong. A proxy or tunnel in between
@@ -185,21 +219,25 @@ class KernelSocket:
         except (OSError, websocket.WebSocketException):
             pass  # the next receive notices a broken connection
 
+    def _until_silence(self) -> float:
+        """Seconds until the link has been quiet too long: time to ping, or to give up."""
+        since = self._heard if self._ping_sent is None else self._ping_sent
+        return max(since + self.quiet - time.monotonic(), 0.0)
+
     def _on_silence(self, ws: websocket.WebSocket) -> None:
-        """No frame for a while: ping, or give up on a link that left a ping unanswered."""
-        now = time.monotonic()
-        if self._ping_sent is not None:
-            if now - self._ping_sent >= self.quiet:
-                ws.abort()
-                raise ConnectionLost(
-                    f"The link to {self._rest.url} stopped answering (nothing received for {2 * self.quiet:g}s)."
-                )
+        """Nothing received for a while: ping, or give up on a link that left a ping unanswered."""
+        if self._until_silence() > 0:
             return
+        if self._ping_sent is not None:
+            ws.abort()
+            raise ConnectionLost(
+                f"The link to {self._rest.url} stopped answering (nothing received for {2 * self.quiet:g}s)."
+            )
         try:
             ws.ping()
         except (OSError, websocket.WebSocketException):
             raise ConnectionLost(f"Lost the websocket of kernel {self.kernel_id} (a ping could not be sent).") from None
-        self._ping_sent = now
+        self._ping_sent = time.monotonic()
 
     def send(self, msg: Message) -> None:
         """Send one message; ConnectionLost if the connection is down."""
@@ -232,21 +270,9 @@ class KernelSocket:
             ws.shutdown()
 
     def abort(self) -> None:
-        """Drop the connection at once; a blocked :meth:`receive` returns ConnectionLost."""
+        """Drop the connection at once: a :meth:`wait` in progress ends and :meth:`receive` raises
+        ConnectionLost."""
         ws = self._ws
         if ws is not None:
             ws.abort()
 
-
-def _buffered(sock: socket.socket | None) -> bool:
-    """Whether more bytes are waiting to be read on ``sock`` (decrypted or not)."""
-    if sock is None:
-        return False
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    poller = select.poll()
-    try:
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):  # closed under us: the next receive says so
-        return False

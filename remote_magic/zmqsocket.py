@@ -1,9 +1,11 @@
-"""The ZMQ sockets of a kernel known by its connection file, behind the same two calls as the
-kernel websocket (:class:`~remote_magic.wire.KernelSocket`): ``send(msg)`` and ``receive()``.
+"""The ZMQ sockets of a kernel known by its connection file, behind the same calls as the
+kernel websocket (:class:`~remote_magic.wire.KernelSocket`): ``send(msg)``, ``wait(seconds)`` and
+``receive()``.
 
-Only the reader thread touches the ZMQ sockets (they are not thread-safe): :meth:`send` queues the
-message and wakes the reader through a pipe; :meth:`receive` sends what is queued and returns the
-next message from shell, control, stdin or iopub, as the same dicts the websocket yields.
+Only the thread whose turn it is to read touches the ZMQ sockets (they are not thread-safe):
+:meth:`send` queues the message and wakes the reader through a pipe; :meth:`receive` sends what is
+queued and returns the next message from shell, control, stdin or iopub, as the same dicts the
+websocket yields.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from typing import Any
 from .errors import ConnectionLost, UsageError
 from .protocol import Message
 
-#: How long one :meth:`ZmqSocket.receive` waits before returning None (the reader checks for close).
-POLL_INTERVAL = 0.5
 _CHANNELS = ("shell", "control", "stdin", "iopub")
 
 
@@ -79,14 +79,22 @@ class ZmqSocket:
         self._outbox.put(msg)
         self._wake()
 
+    def wait(self, seconds: float) -> bool:
+        """Wait at most ``seconds`` for a message, a message to send, or :meth:`close`; False if
+        none came. Nothing is read here."""
+        if self._inbox or self._closing or not self._outbox.empty():
+            return True
+        return bool(self._poller.poll(seconds * 1000))
+
     def receive(self) -> Message | None:
-        """The next message; None after a quiet spell. ConnectionLost once closed."""
+        """The next message, sending what is queued first; None if none has come. ConnectionLost
+        once closed."""
         if self._inbox:
             return self._inbox.popleft()
         if self._closing:
             self._close_sockets()
             raise ConnectionLost(f"The channels of kernel {self.kernel_id} were closed.")
-        ready = dict(self._poller.poll(POLL_INTERVAL * 1000))
+        ready = dict(self._poller.poll(0))
         if self._wake_read in ready:
             self._drain_wake()
             self._send_queued()
