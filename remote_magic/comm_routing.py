@@ -5,9 +5,10 @@ kernel's ``comm_open`` by ``target_name``), whichever request is pending, if any
 claims goes to the request that caused it while that one is pending; otherwise it is kept in
 :attr:`CommRoutes.unclaimed` (never mistaken for late output).
 
-Callbacks run on the channel's reader thread, one message at a time, in the order the kernel sent
-them: they must be quick (put the message on a queue and return) and must not wait for another
-message of the same kernel, which only that thread can deliver. A callback may register or
+Callbacks run on the thread reading the kernel's socket at the time (the channel's reader thread,
+or a thread waiting for a request of that kernel), one message at a time, in the order the kernel
+sent them: they must be quick (put the message on a queue and return) and must not wait for another
+message of the same kernel, which that thread would have to read. A callback may register or
 unregister comms; a ``comm_open`` callback that registers its ``comm_id`` misses none of its messages.
 """
 
@@ -24,7 +25,7 @@ log = logging.getLogger("remote_magic")
 
 COMM_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
-#: Called on the reader thread with each comm message routed to it.
+#: Called, on the thread reading the kernel's socket, with each comm message routed to it.
 CommCallback = Callable[[Message], None]
 
 #: How many unclaimed comm messages are kept (the oldest are dropped first).
@@ -72,7 +73,7 @@ class CommRoutes:
                 self._by_id.pop(comm_id, None)  # type: ignore[arg-type]
         if callback is None:
             return False
-        callback(msg)  # a consumer that fails is logged by the reader, which goes on
+        callback(msg)  # a consumer that fails is logged by the link, which reads on
         return True
 
     def keep_unclaimed(self, msg: Message) -> None:

@@ -144,7 +144,7 @@ class Exchange:
     def _next(self) -> Message | Event | None:
         """The next item for this request; None after a quiet spell that checked on the kernel."""
         try:
-            return self.pending.inbox.get(timeout=self._wait())
+            return self.channel.next_item(self.pending, self._wait())
         except queue.Empty:
             self._on_silence()
             return None

@@ -1,15 +1,17 @@
 """One persistent, self-healing websocket to one remote kernel.
 
-A reader thread owns the websocket (:mod:`.wire`) and hands every message to a :class:`.Router`,
-which delivers it to the request it answers. When the connection drops or the link stops
-answering pings, the reader re-connects with the same client session id (the server replays what
-it buffered meanwhile); requests in flight fail with :class:`ConnectionLost` if the link stays
-down, and the next request connects again.
+Every message read from the websocket (:mod:`.wire`) goes to a :class:`.Router`, which delivers it
+to the request it answers. A thread waiting for a request's messages reads them itself when it is
+its turn (:mod:`.turns`); a reader thread reads when no request does. When the connection drops or
+the link stops answering pings, the reader re-connects with the same client session id (the server
+replays what it buffered meanwhile); requests in flight fail with :class:`ConnectionLost` if the
+link stays down, and the next request connects again.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import weakref
@@ -18,12 +20,13 @@ from . import protocol
 from .errors import AuthenticationError, ConnectionLost, NotFound, ProtocolError
 from .protocol import Message
 from .rest import RestClient
-from .router import Event, Router
+from .router import Event, Pending, Router
+from .turns import LINGER, TURN, InterruptsHeld, Turns
 from .wire import HandshakeTimeout, KernelSocket
 
 log = logging.getLogger("remote_magic")
 
-#: The longest the reader waits for a message at a time, between checks that the link is open.
+#: The longest the reader thread waits for a message at a time while no request is pending.
 IDLE_WAIT = 1.0
 #: One client session id for the life of the process, reused on every reconnect.
 CLIENT_SESSION_ID = protocol.new_session_id()
@@ -70,6 +73,8 @@ class KernelLink:
         self.malformed_frames = 0
         self.probes_answered = 0
         self._socket: KernelSocket | None = None
+        self._lost: ConnectionLost | None = None  # why the socket broke, until the reader replaces it
+        self._turns = Turns()
         self._router = Router()
         self._reader: threading.Thread | None = None
         self._closed = False
@@ -110,6 +115,7 @@ class KernelLink:
             first = self._reader is None
             self._claim_session()
             self._socket = self._connect_starting() if first else self._connect(self.connect_timeout)
+            self._lost, self._turns.blocked = None, False
             self._connected.set()
             self._reader = threading.Thread(
                 target=self._read_loop, name=f"remote_magic-{self.kernel_id[:8]}", daemon=True
@@ -127,7 +133,15 @@ class KernelLink:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
         if self._socket is not None and (self._reader is None or not self._reader.is_alive()):
-            self._socket.release()
+            deadline = time.monotonic() + 2
+            while not self._turns.take():  # a request may be reading: it stops at the aborted socket
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(LINGER)
+            try:
+                self._socket.release()
+            finally:
+                self._turns.give_back()
 
     def _claim_session(self) -> None:
         """Use this channel's session id unless another open channel of this process has it for
@@ -194,26 +208,79 @@ class KernelLink:
     # ------------------------------------------------------------------ reading
 
     def _read_loop(self) -> None:
-        """Read until closed; never dies of a bad frame or of a handler's failure."""
+        """Read while no request does, and re-connect when the socket broke; until closed."""
+        turns = self._turns
         while not self._closed:
-            socket = self._socket
+            if (self._lost is None and turns.asked_lately()) or not turns.take():
+                time.sleep(LINGER)
+                continue
             try:
-                msg = socket.receive() if socket.wait(IDLE_WAIT) else None
+                if self._lost is not None:
+                    if not self._recover(self._lost):
+                        return
+                else:
+                    self._read_once(LINGER if self._router.pending_count else IDLE_WAIT)
+            finally:
+                turns.give_back()
+
+    def next_item(self, pending: Pending, seconds: float) -> Message | Event:
+        """The next message or event for ``pending``, within ``seconds`` (else ``queue.Empty``).
+        The calling thread reads the socket itself when it gets the turn."""
+        deadline = time.monotonic() + seconds
+        turns, inbox = self._turns, pending.inbox
+        try:
+            while True:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise
+                    if turns.ask(pending):
+                        self._read_once(left)
+                        turns.give_back()
+                        continue
+                    item = inbox.get(timeout=left)
+                if item is not TURN:
+                    return item
+        finally:
+            turns.leave(pending)
+
+    def _read_once(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a message and route it; the caller has the turn. A Ctrl-C
+        while waiting loses nothing; one while the message is read waits until it is routed."""
+        socket = self._socket
+        try:
+            ready = socket.wait(seconds)
+        except ConnectionLost as exc:
+            self._lose(socket, exc)
+            return
+        if not ready:
+            return
+        with InterruptsHeld():
+            try:
+                msg = socket.receive()
             except ProtocolError as exc:
                 self.malformed_frames += 1
                 log.warning("Kernel %s: dropped a malformed message (%s)", self.kernel_id, exc)
                 self._router.notify(f"dropped a malformed message from the server ({exc}).")
-                continue
+                return
             except ConnectionLost as exc:
-                if self._closed or not self._recover(exc):
-                    return
-                continue
-            if msg is not None:
-                self.state.see(msg)
-                try:
-                    self._router.route(msg)
-                except Exception:  # a bug in routing must not stop the reader
-                    log.exception("Kernel %s: could not route a %s message", self.kernel_id, msg.get("msg_type"))
+                self._lose(socket, exc)
+                return
+            if msg is None:
+                return
+            self.state.see(msg)
+            try:
+                self._router.route(msg)
+            except Exception:  # a bug in routing must not stop the reading
+                log.exception("Kernel %s: could not route a %s message", self.kernel_id, msg.get("msg_type"))
+
+    def _lose(self, socket: KernelSocket, error: ConnectionLost) -> None:
+        """``socket`` broke: nobody reads until the reader thread has re-connected."""
+        if socket is self._socket and self._lost is None:
+            self._connected.clear()
+            self._lost, self._turns.blocked = error, True
 
     def _recover(self, cause: ConnectionLost) -> bool:
         """Re-connect with the same session id. Requests in flight fail once an attempt fails (the
@@ -236,7 +303,7 @@ class KernelLink:
                 time.sleep(delay)
                 delay = min(delay * 2, 4.0)
                 continue
-            self._socket = socket
+            self._socket, self._lost, self._turns.blocked = socket, None, False
             self.reconnects += 1
             self._router.gaps.watch()
             self.state.forget()

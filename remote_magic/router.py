@@ -1,7 +1,7 @@
 """Deliver each message from a kernel to the request it answers.
 
-One reader feeds :meth:`Router.route`; any number of requests are in flight, each with its own
-inbox, found by the ``msg_id`` its messages name as parent. What belongs to no pending request is
+One reader at a time feeds :meth:`Router.route`; any number of requests are in flight, each with
+its own inbox, found by the ``msg_id`` its messages name as parent. What belongs to no pending request is
 handled explicitly: output of a request that already ended (or was abandoned) is kept as *late*
 output for whoever shows it next, never taken for another request's output; the server's own
 ``dead``/``restarting`` status, and the ``shutdown_reply`` a kernel broadcasts when another client
@@ -119,7 +119,7 @@ class Router:
         return len(self._pending)
 
     def route(self, msg: Message) -> None:
-        """Deliver one message from the reader."""
+        """Deliver one message read from the kernel's socket."""
         lost = self.gaps.see(msg)
         if lost:
             self.notify(

@@ -252,7 +252,7 @@ class KernelSocket:
             raise ConnectionLost(f"Could not send to kernel {self.kernel_id}: the websocket is down.") from None
 
     def close(self) -> None:
-        """Send a close frame and end the connection; the reader sees it end. Nothing else reads
+        """Send a close frame and end the connection; whoever reads sees it end. Nothing is read
         here: two threads reading one TLS socket at once crash OpenSSL. :meth:`release` frees it."""
         ws = self._ws
         if ws is None:

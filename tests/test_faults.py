@@ -13,7 +13,14 @@ import pytest
 from netfaults import TcpForwarder
 from wsrelay import WebSocketRelay
 
-from remote_magic import ConnectionLost, NotFound, ProtocolError, Server, exchange
+from remote_magic import (
+    ConnectionLost,
+    NotFound,
+    ProtocolError,
+    Server,
+    exchange,
+    protocol,
+)
 from remote_magic.launch import LaunchedServer
 
 SLOW_START = 6.0  # seconds a kernel of the "slow" kernelspec takes before it answers
@@ -103,6 +110,29 @@ def test_late_output_of_an_abandoned_cell_is_marked_late_and_does_not_fail_the_n
     assert result.ok and result.outputs == [{"output_type": "stream", "name": "stdout", "text": "next\n"}]
     result = kernel.run("print('and after')", timeout=60)
     assert result.ok and result.text() == "and after\n"  # nothing of the abandoned cell any more
+
+
+def test_a_ctrl_c_while_a_message_is_read_keeps_the_message(kernel, monkeypatch):
+    """The thread waiting for a request reads its messages itself; a Ctrl-C that lands while one
+    is decoded and routed is held until the message is delivered, then interrupts the kernel."""
+    decode, pressed = protocol.decode_frame, []
+
+    def pressing_ctrl_c(data, **kwargs):
+        msg = decode(data, **kwargs)
+        if msg["msg_type"] == "stream" and msg["content"]["text"] == "5\n" and not pressed:
+            pressed.append(threading.current_thread())
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            time.sleep(0.05)  # the signal's handler runs now, in the middle of reading this message
+        return msg
+
+    monkeypatch.setattr(protocol, "decode_frame", pressing_ctrl_c)
+    code = "import time\nfor i in range(600):\n    print(i, flush=True)\n    time.sleep(0.02)"
+    seen = list(kernel.execute(code, on_keyboard_interrupt=kernel.interrupt, timeout=60))
+    assert pressed == [threading.main_thread()]  # the request's own thread read the message
+    lines = "".join(m["content"]["text"] for m in seen if m["msg_type"] == "stream").split()
+    assert lines == [str(i) for i in range(len(lines))] and len(lines) > 5, lines  # none lost, 5 included
+    reply = next(m for m in seen if m["msg_type"] == "execute_reply")
+    assert reply["content"]["ename"] == "KeyboardInterrupt"  # then the kernel was interrupted
 
 
 # ---------------------------------------------------------------------------------- the link

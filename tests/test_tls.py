@@ -81,34 +81,62 @@ def test_the_magic_connects_with_a_ca_bundle(shell, tls, monkeypatch, capsys):
     shell.run_line_magic("remote", "disconnect tls")
 
 
-def test_only_the_reader_thread_reads_a_wss_socket(tls, monkeypatch):
-    """Two threads reading one TLS socket at once crash OpenSSL (a segfault): once the kernel's
-    reader thread (``remote_magic-<kernel>``) reads a socket, closing it must not read its close
-    answer from another thread. (The handshake reads before the reader starts.)"""
+def test_no_two_threads_read_a_wss_socket_at_once(tls, monkeypatch, wait_until):
+    """Two threads reading one TLS socket at once crash OpenSSL (a segfault). A kernel's websocket
+    is read by whoever has the turn: the threads waiting for requests, which read their messages
+    themselves, and the kernel's reader thread (``remote_magic-<kernel>``), which reads output that
+    comes while no request waits; never two at once, closing included."""
     import ssl
     import threading
 
     launched, ca_bundle = tls
-    readers: dict[object, list[str]] = {}  # socket (kept alive: no id reused) -> the threads that read it
-    kernel_reader = re.compile(r"remote_magic-[0-9a-f]{8}$")  # not remote_magic-rest_N, the REST threads
+    guard = threading.Lock()
+    readers: dict[object, set[str]] = {}  # socket (kept alive: no id reused) -> the threads that read it
+    inside: dict[object, set[int]] = {}  # socket -> the threads reading it now
+    overlaps: list[str] = []
 
     def recording(read):
         def recorded(sock, *args, **kwargs):
-            readers.setdefault(sock, []).append(threading.current_thread().name)
-            return read(sock, *args, **kwargs)
+            me = threading.get_ident()
+            with guard:
+                readers.setdefault(sock, set()).add(threading.current_thread().name)
+                if inside.setdefault(sock, set()):
+                    overlaps.append(threading.current_thread().name)
+                inside[sock].add(me)
+            try:
+                return read(sock, *args, **kwargs)
+            finally:
+                with guard:
+                    inside[sock].discard(me)
 
         return recorded
 
     for method in ("recv", "recv_into"):  # websocket-client reads with one, the frame reader the other
         monkeypatch.setattr(ssl.SSLSocket, method, recording(getattr(ssl.SSLSocket, method)))
     server = Server(launched.url, launched.token, ca_bundle=ca_bundle)
+    kernel = server.start_kernel()
     try:
-        assert run_remotely(server) == "42\n"  # shut down: its websocket closed
+        kernel.run("import threading, time", timeout=60)
+        results: list[str] = []
+
+        def request(index: int) -> None:
+            results.append(kernel.run(f"time.sleep(0.05); print({index})", timeout=60).text())
+
+        workers = [threading.Thread(target=request, args=(index,), name=f"requester-{index}") for index in range(4)]
+        for worker in workers:
+            worker.start()
+        request(4)
+        for worker in workers:
+            worker.join(60)
+        kernel.run("threading.Timer(0.3, print, ['after the request']).start()", timeout=60)
+        late = wait_until(kernel.channel._router.take_late, timeout=30)  # read by the reader thread
+        assert late[0]["content"]["text"] == "after the request\n"
+        assert sorted(results) == [f"{index}\n" for index in range(5)]
     finally:
+        kernel.shutdown()
         server.close()
-    kernel_sockets = [names for names in readers.values() if any(kernel_reader.match(n) for n in names)]
-    assert kernel_sockets, f"no kernel websocket was read by its reader thread: {list(readers.values())}"
-    for names in kernel_sockets:
-        first = next(i for i, n in enumerate(names) if kernel_reader.match(n))
-        after = set(names[first:])
-        assert all(kernel_reader.match(n) for n in after), f"read after the reader started by {sorted(after)}"
+    kernel_reader = re.compile(r"remote_magic-[0-9a-f]{8}$")  # not remote_magic-rest_N, the REST threads
+    kernel_sockets = [names for names in readers.values() if any(kernel_reader.match(name) for name in names)]
+    assert len(kernel_sockets) == 1, readers
+    assert {"MainThread", "requester-0"} <= kernel_sockets[0], kernel_sockets  # requests read for themselves
+    assert not overlaps, f"read by two threads at once: {overlaps}"
