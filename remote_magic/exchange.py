@@ -24,6 +24,9 @@ INTERRUPT_GRACE = 10.0
 LIVENESS_INTERVAL = 5.0
 #: How long a kernel interrupted by someone else has to answer before it is taken for restarted.
 CONFIRM_TIMEOUT = 10.0
+#: How long after a request's ``idle`` its reply may still be on its way before the kernel is asked
+#: whether one comes (shell and iopub travel apart: the reply mostly follows within a millisecond).
+REPLY_GRACE = 0.1
 
 
 class Exchange:
@@ -53,9 +56,10 @@ class Exchange:
         self.deadline: float | None = None
         self.confirm_by: float | None = None  # an interrupt nobody here asked for: is it a restart?
         self.process: str | None = None  # the kernel process running the request
-        # A probe sent on the request's channel when its idle came before its reply: None until
-        # needed, then whether it could be sent (see _ask_whether_a_reply_comes).
+        # A probe sent on the request's channel when its idle came before its reply and the reply
+        # is overdue: None until sent, then whether it could be (see _ask_whether_a_reply_comes).
         self.order_probe: bool | None = None
+        self.reply_due: float | None = None  # the idle came first: when the reply is overdue
         self.malformed_before = channel.malformed_frames
 
     def run(self) -> Iterator[Message]:
@@ -83,8 +87,8 @@ class Exchange:
                     reply = item
                 elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
                     got_idle = True
-                    if reply is None:
-                        self._ask_whether_a_reply_comes()
+                    if reply is None and self.request["channel"] == "shell":
+                        self.reply_due = time.monotonic() + REPLY_GRACE
                 yield item
             elif item["channel"] in ("control", "shell"):  # a probe's answer: which process is the kernel now
                 channel.probes_answered += 1
@@ -113,13 +117,18 @@ class Exchange:
             and not self.fired
         )
 
-    def _ask_whether_a_reply_comes(self) -> None:
-        """The request's ``idle`` came before its reply. Either the reply is on its way (shell and
-        iopub travel apart) or the kernel dropped the request (ipykernel does when an interrupt
-        lands outside the code). A second request on the same channel tells which: the kernel
-        answers requests of a channel one after the other, and the server relays them in order."""
-        if self.request["channel"] == "shell" and not self.order_probe:
-            self.order_probe = self.channel.attach_probe(self.pending, channel="shell")
+    def _ask_whether_a_reply_comes(self) -> bool:
+        """The request's ``idle`` came before its reply, which is overdue. Either the reply is on
+        its way (shell and iopub travel apart) or the kernel dropped the request (ipykernel does
+        when an interrupt lands outside the code). A second request on the same channel tells
+        which: the kernel answers requests of a channel one after the other, and the server relays
+        them in order. True when it was time to ask."""
+        if self.reply_due is None or self.order_probe or time.monotonic() < self.reply_due:
+            return False
+        self.order_probe = self.channel.attach_probe(self.pending, channel="shell")
+        if not self.order_probe:  # the link is down: ask again later
+            self.reply_due = time.monotonic() + LIVENESS_INTERVAL
+        return True
 
     def _no_reply_coming(self) -> None:
         """Raise why the request ended without its reply (or its idle) reaching it."""
@@ -146,7 +155,8 @@ class Exchange:
         try:
             return self.channel.next_item(self.pending, self._wait())
         except queue.Empty:
-            self._on_silence()
+            if not self._ask_whether_a_reply_comes():
+                self._on_silence()
             return None
         except (KeyboardInterrupt, ExecutionTimeout) as exc:
             if not self._fire(KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else ExecutionTimeout):
@@ -156,7 +166,7 @@ class Exchange:
     def _wait(self) -> float:
         now = time.monotonic()
         wait = LIVENESS_INTERVAL
-        for limit in (self.deadline, self.confirm_by):
+        for limit in (self.deadline, self.confirm_by, None if self.order_probe else self.reply_due):
             if limit is not None:
                 wait = min(wait, max(limit - now, 0.0))
         return wait
@@ -185,8 +195,6 @@ class Exchange:
             channel.kernel_gone("restarting")  # interrupted by someone else and silent since
         if channel.malformed_frames > self.malformed_before and model and model.get("execution_state") == "idle":
             self._no_reply_coming()
-        if self.order_probe is False:  # it could not be sent: try again
-            self._ask_whether_a_reply_comes()
         channel.attach_probe(self.pending)
 
 
