@@ -66,6 +66,7 @@ class KernelSocket:
         self._heard = 0.0  # when the last frame came
         self._ping_sent: float | None = None  # when the unanswered ping went out
         self._nudge_due = False  # a message was received: nudge once nothing more is waiting
+        self._nudge_frame = b""  # an empty pong, masked once per connection (no payload to hide)
         self._poller = select.poll()
 
     # ------------------------------------------------------------------ connecting
@@ -93,6 +94,7 @@ class KernelSocket:
         ws.settimeout(self.quiet)
         self._heard, self._ping_sent = time.monotonic(), None
         self._frames = frames.FrameReader(ws.sock)
+        self._nudge_frame = websocket.ABNF.create_frame(b"", websocket.ABNF.OPCODE_PONG).format()
         self._poller.register(ws.sock, select.POLLIN)
         self._ws = ws
 
@@ -213,11 +215,13 @@ class KernelSocket:
     def _nudge(self, ws: websocket.WebSocket) -> None:
         """End of a burst: send an (unsolicited, unanswered) pong. A proxy or tunnel in between
         delays its TCP ACK to the server, whose Nagle then holds the next frames ~40 ms; data from
-        this side lets that ACK ride along at once."""
+        this side lets that ACK ride along at once. The frame is made once: one is sent per burst."""
+        sock = ws.sock
         try:
-            ws.pong(b"")
-        except (OSError, websocket.WebSocketException):
-            pass  # the next receive notices a broken connection
+            with ws.lock:  # websocket-client's own sends hold it
+                sock.sendall(self._nudge_frame)
+        except (OSError, AttributeError):
+            pass  # closed (no socket any more) or broken: the next receive notices
 
     def _until_silence(self) -> float:
         """Seconds until the link has been quiet too long: time to ping, or to give up."""
