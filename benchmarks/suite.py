@@ -39,6 +39,7 @@ from peers import SLOW_DELAY, Datalayer, Ipyparallel, link_url, missing, open_li
 from startup import RestCounter, cold_starts
 from workloads import PNG_CODE
 
+from remote_magic import Server
 from remote_magic.errors import RemoteMagicError
 
 RTT = 2 * SLOW_DELAY
@@ -262,12 +263,11 @@ def png_display(report: Report, launched, args) -> None:
 
 
 def many_kernels(report: Report, launched, args) -> None:
-    """``MANY`` kernels, one thread each, ``pass`` in a loop: cells per second, engine vs raw websocket."""
-    engine = Engine(launched.url, launched.token)
-    kernels = [engine.kernel] + answering_kernels(engine.server, MANY - 1)
-    raws = [RawKernel(engine, launched.token, kernel) for kernel in answering_kernels(engine.server, MANY)]
-    engine_runs = [lambda code, k=k: k.run(code).ok for k in kernels]
-    raw_runs = [raw.run for raw in raws]
+    """``MANY`` kernels, one thread each, ``pass`` in a loop: cells per second, engine vs raw
+    websocket. Halfway through the rounds the engines and the raw websockets trade kernels."""
+    server = Server(launched.url, launched.token)
+    engines = [Engine(launched.url, launched.token, kernel.id) for kernel in answering_kernels(server, MANY)]
+    raws = [RawKernel(engines[0], launched.token, kernel) for kernel in answering_kernels(server, MANY)]
 
     def burst(runs) -> float:
         def work(run):
@@ -282,18 +282,24 @@ def many_kernels(report: Report, launched, args) -> None:
             thread.join()
         return MANY * args.many_cells / (time.perf_counter() - start)
 
+    contenders = {"engine": [engine.run for engine in engines], "raw websocket": [raw.run for raw in raws]}
     try:
-        burst(engine_runs), burst(raw_runs)  # warm up
-        rates: dict[str, list[float]] = {"engine": [], "raw websocket": []}
+        for runs in contenders.values():  # warm up
+            burst(runs)
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
         for round in range(args.many_rounds):  # who goes first alternates
+            if round == args.many_rounds // 2:
+                for raw, engine in zip(raws, engines):
+                    raw.trade_kernels(engine)
             for name in sorted(rates, reverse=round % 2 == 1):
-                rates[name].append(burst(engine_runs if name == "engine" else raw_runs))
+                rates[name].append(burst(contenders[name]))
     finally:
         for raw in raws:
             raw.close()
-        for kernel in kernels[1:]:
-            kernel.shutdown()
-        engine.close()
+        for engine in engines:
+            engine.kernel.shutdown()
+            engine.close()
+        server.close()
     base = median(rates["raw websocket"])
     for name, values in rates.items():
         report.add(f"{MANY} kernels x {MANY} threads", name, "direct", f"{median(values):.0f} cells/s {median(values) / base:.2f}x raw")
