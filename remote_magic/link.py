@@ -124,17 +124,19 @@ class KernelLink:
         return first
 
     def close(self) -> None:
-        """Close the websocket for good (the kernel keeps running)."""
+        """Close the websocket for good (the kernel keeps running); requests in flight end with
+        ConnectionLost."""
         self._closed = True
         self._connected.clear()
         self._release_session()
+        self._router.broadcast(Event("lost", error=self._closed_error()))
         if self._socket is not None:
             self._socket.close()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2)
         if self._socket is not None and (self._reader is None or not self._reader.is_alive()):
             deadline = time.monotonic() + 2
-            while not self._turns.take():  # a request may be reading: it stops at the aborted socket
+            while not self._turns.take():  # a request may be reading: it stops at the closed socket
                 if time.monotonic() >= deadline:
                     return
                 time.sleep(LINGER)
@@ -236,9 +238,10 @@ class KernelLink:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise
-                    if turns.ask(pending):
+                    if turns.ask(pending):  # kept while reading on; given back on leaving
                         self._read_once(left)
-                        turns.give_back()
+                        if turns.blocked:  # the socket broke: the reader thread re-connects
+                            turns.give_back()
                         continue
                     item = inbox.get(timeout=left)
                 if item is not TURN:
@@ -303,6 +306,9 @@ class KernelLink:
                 time.sleep(delay)
                 delay = min(delay * 2, 4.0)
                 continue
+            if self._closed:  # closed meanwhile
+                socket.close()
+                return False
             self._socket, self._lost, self._turns.blocked = socket, None, False
             self.reconnects += 1
             self._router.gaps.watch()

@@ -3,7 +3,7 @@
 A thread waiting for a request's messages reads the socket itself rather than being handed each
 message by another thread (a hand-off costs more than the rest of the client's work on a ``pass``).
 One thread reads at a time, the one with the turn (two must never read one TLS socket at once): it
-routes what it reads to whichever request it belongs, and gives the turn back after each message.
+routes what it reads to whichever request it belongs, and gives the turn back once it has its own.
 A thread that finds the turn taken waits *in line* on its request's inbox, where the holder routes
 its messages; giving the turn back hands :data:`TURN` to those in line. The link's reader thread
 reads whenever no request has asked to for a moment (:data:`LINGER`): messages nobody waits for
@@ -43,8 +43,10 @@ class Turns:
         return self._holder.setdefault("turn", me) == me
 
     def give_back(self) -> None:
-        """Free the turn and tell those in line."""
-        self._holder.pop("turn", None)
+        """Free the turn, if this thread has it, and tell those in line."""
+        if self._holder.get("turn") != threading.get_ident():
+            return
+        del self._holder["turn"]
         for pending in list(self._line):
             pending.inbox.put(TURN)
 
@@ -62,8 +64,7 @@ class Turns:
     def leave(self, pending: Pending) -> None:
         """The request stops waiting: out of the line, and the turn back if this thread has it."""
         self._line.pop(pending, None)
-        if self._holder.get("turn") == threading.get_ident():
-            self.give_back()
+        self.give_back()
 
     def asked_lately(self) -> bool:
         """Whether a request asked to read within :data:`LINGER`: the reader thread keeps away."""

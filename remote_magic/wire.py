@@ -151,8 +151,8 @@ class KernelSocket:
 
     def wait(self, seconds: float) -> bool:
         """Wait at most ``seconds`` for a frame; False if none came. Nothing is read here, so an
-        interruption loses nothing. A quiet spell sends a ping; ConnectionLost when the connection
-        is gone or a ping went unanswered."""
+        interruption loses nothing. A quiet spell sends a ping; ConnectionLost when a ping went
+        unanswered. A connection closed or broken meanwhile counts as a frame: receive says so."""
         ws, reader = self._open()
         sock = reader.sock
         if _QUICKACK is not None:
@@ -261,11 +261,15 @@ class KernelSocket:
         ws = self._ws
         if ws is None:
             return
+        sock = ws.sock
         try:
             ws.send_close()
         except Exception:  # already broken: nothing left to say
             pass
-        ws.abort()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # ws.abort() does nothing once send_close() marked it closed
+        except (OSError, AttributeError):
+            pass  # closed already
 
     def release(self) -> None:
         """Free the socket once nothing reads it any more."""
