@@ -240,13 +240,13 @@ class KernelChannel(KernelLink):
         the answer also comes after the reply of every shell request sent before it. False if
         the probe could not be sent."""
         if not self._connected.is_set():
-            return False  # the reader is reconnecting; the next silence asks again
+            return False  # the reader thread is reconnecting; the next silence asks again
         probe = self.new_message("kernel_info_request", {}, channel=channel)
         self._router.attach(pending, probe["msg_id"])
         try:
             self._socket.send(probe)
         except ConnectionLost:
-            return False  # the reader notices and reports a connection that is gone
+            return False  # the next read notices and reports a connection that is gone
         return True
 
     def kernel_model(self) -> dict[str, Any] | None:
@@ -254,7 +254,7 @@ class KernelChannel(KernelLink):
         if the server no longer has the kernel. Asked only while the link is up, and briefly, so
         that a request never waits on it longer than on the link itself."""
         if not self.is_open:
-            return None  # the link is down: the reader reports it
+            return None  # the link is down: the reader thread reports it
         try:
             return self._rest.request("GET", "kernels", self.kernel_id, timeout=max(1.0, self.ping_timeout / 4))
         except NotFound:

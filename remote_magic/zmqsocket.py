@@ -73,7 +73,7 @@ class ZmqSocket:
         self._closed = False
 
     def send(self, msg: Message) -> None:
-        """Queue ``msg`` for its ``channel``; the reader sends it at once."""
+        """Queue ``msg`` for its ``channel``; whoever reads sends it at once."""
         if self._closing:
             raise ConnectionLost(f"The channels of kernel {self.kernel_id} are closed.")
         self._outbox.put(msg)
@@ -95,7 +95,7 @@ class ZmqSocket:
             self._close_sockets()
             raise ConnectionLost(f"The channels of kernel {self.kernel_id} were closed.")
         ready = dict(self._poller.poll(0))
-        if self._wake_read in ready:
+        if self._wake_read in ready or not self._outbox.empty():
             self._drain_wake()
             self._send_queued()
         for channel, socket in self._sockets.items():
@@ -105,14 +105,15 @@ class ZmqSocket:
         return self._inbox.popleft() if self._inbox else None
 
     def close(self) -> None:
-        """Ask the reader to close the sockets (it does so at its next receive)."""
+        """Ask whoever reads to close the sockets (at the next receive; :meth:`release` otherwise)."""
         self._closing = True
         self._wake()
 
     abort = close
 
     def release(self) -> None:
-        """Nothing to free here: the reader closes the sockets."""
+        """Close the sockets once nothing reads them any more."""
+        self._close_sockets()
 
     def _wake(self) -> None:
         try:
