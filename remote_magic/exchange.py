@@ -84,7 +84,7 @@ class Exchange:
             if protocol.parent_msg_id(item) == msg_id:
                 self.process = self.process or item["header"].get("session")
                 if item["channel"] == self.request["channel"]:
-                    reply = item
+                    reply, self.reply_due = item, None
                 elif item["msg_type"] == "status" and item["content"].get("execution_state") == "idle":
                     got_idle = True
                     if reply is None and self.request["channel"] == "shell":
