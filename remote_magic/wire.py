@@ -65,7 +65,6 @@ class KernelSocket:
         self._frames: frames.FrameReader | None = None
         self._heard = 0.0  # when the last frame came
         self._ping_sent: float | None = None  # when the unanswered ping went out
-        self._nudge_due = False  # a message was received: nudge once nothing more is waiting
         self._nudge_frame = b""  # an empty pong, masked once per connection (no payload to hide)
         self._poller = select.poll()
 
@@ -160,11 +159,6 @@ class KernelSocket:
                 sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:
                 return True  # closed under us: receive says so
-        if self._nudge_due:
-            self._nudge_due = False
-            if self._readable(sock, 0):
-                return True
-            self._nudge(ws)
         if self._readable(sock, min(seconds, self._until_silence())):
             return True
         self._on_silence(ws)
@@ -194,8 +188,10 @@ class KernelSocket:
             raise ConnectionLost(f"The server closed the websocket of kernel {self.kernel_id}.")
         if opcode in (frames.PING, frames.PONG):
             return None
-        self._nudge_due = True
-        return protocol.decode_frame(data, text=opcode == frames.TEXT, v1=self.v1)
+        msg = protocol.decode_frame(data, text=opcode == frames.TEXT, v1=self.v1)
+        if not self._readable(reader.sock, 0):  # the end of a burst
+            self._nudge(ws)
+        return msg
 
     def _open(self) -> tuple[websocket.WebSocket, frames.FrameReader]:
         ws, reader = self._ws, self._frames
