@@ -5,7 +5,6 @@ and no output is lost."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
@@ -111,26 +110,14 @@ def test_websocket_dropped_while_idle_reconnects_on_its_own(proto_kernel):
 # ---------------------------------------------------------------------------------- handshake refusals
 
 
-def test_closing_the_channel_ends_a_request_in_flight(kernel, wait_until):
+def test_closing_the_channel_ends_a_request_in_flight(kernel, make_busy):
     """Closing a kernel's websocket (a disconnect, a shutdown) while another thread waits on a
     request of it ends that request with ConnectionLost at once, instead of leaving it waiting."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = kernel.run("import time\ntime.sleep(30)", timeout=60)
-        except Exception as exc:
-            outcome["error"] = exc
-
-    waiter = threading.Thread(target=run, daemon=True)
-    waiter.start()
-    channel = kernel.channel
-    wait_until(lambda: channel.state.value == "busy", timeout=30, message="the cell to start")
-    channel.close()
-    waiter.join(10)
-    assert not waiter.is_alive(), "the request still waits on a closed channel"
-    assert isinstance(outcome.get("error"), ConnectionLost) and "was closed" in str(outcome["error"]), outcome
-    kernel.interrupt()
+    busy = make_busy(kernel)
+    kernel.channel.close()
+    busy.join(10)
+    assert not busy.is_alive(), "the request still waits on a closed channel"
+    assert isinstance(busy.outcome, ConnectionLost) and "was closed" in str(busy.outcome), busy.outcome
 
 
 def test_unknown_kernel_is_refused_at_once(server):
