@@ -73,7 +73,6 @@ class KernelLink:
         self.malformed_frames = 0
         self.probes_answered = 0
         self._socket: KernelSocket | None = None
-        self._lost: ConnectionLost | None = None  # why the socket broke, until the reader replaces it
         self._turns = Turns()
         self._router = Router()
         self._reader: threading.Thread | None = None
@@ -115,7 +114,7 @@ class KernelLink:
             first = self._reader is None
             self._claim_session()
             self._socket = self._connect_starting() if first else self._connect(self.connect_timeout)
-            self._lost, self._turns.blocked = None, False
+            self._turns.broken = None
             self._connected.set()
             self._reader = threading.Thread(
                 target=self._read_loop, name=f"remote_magic-{self.kernel_id[:8]}", daemon=True
@@ -213,12 +212,12 @@ class KernelLink:
         """Read while no request does, and re-connect when the socket broke; until closed."""
         turns = self._turns
         while not self._closed:
-            if (self._lost is None and turns.asked_lately()) or not turns.take():
+            if (turns.broken is None and turns.asked_lately()) or not turns.take():
                 time.sleep(LINGER)
                 continue
             try:
-                if self._lost is not None:
-                    if not self._recover(self._lost):
+                if turns.broken is not None:
+                    if not self._recover(turns.broken):
                         return
                 else:
                     self._read_once(LINGER if self._router.pending_count else IDLE_WAIT)
@@ -240,7 +239,7 @@ class KernelLink:
                         raise
                     if turns.ask(pending):  # kept while reading on; given back on leaving
                         self._read_once(left)
-                        if turns.blocked:  # the socket broke: the reader thread re-connects
+                        if turns.broken:  # the socket broke: the reader thread re-connects
                             turns.give_back()
                         continue
                     item = inbox.get(timeout=left)
@@ -281,9 +280,9 @@ class KernelLink:
 
     def _lose(self, socket: KernelSocket, error: ConnectionLost) -> None:
         """``socket`` broke: nobody reads until the reader thread has re-connected."""
-        if socket is self._socket and self._lost is None:
+        if socket is self._socket and self._turns.broken is None:
             self._connected.clear()
-            self._lost, self._turns.blocked = error, True
+            self._turns.broken = error
 
     def _recover(self, cause: ConnectionLost) -> bool:
         """Re-connect with the same session id. Requests in flight fail once an attempt fails (the
@@ -309,7 +308,7 @@ class KernelLink:
             if self._closed:  # closed meanwhile
                 socket.close()
                 return False
-            self._socket, self._lost, self._turns.blocked = socket, None, False
+            self._socket, self._turns.broken = socket, None
             self.reconnects += 1
             self._router.gaps.watch()
             self.state.forget()

@@ -34,8 +34,9 @@ class Turns:
         self._holder: dict[str, int] = {}
         self._line: dict[Pending, None] = {}  # requests waiting for their messages or the turn
         self._asked = 0.0  # when a request last asked to read
-        #: The socket broke: requests only wait in line until the reader thread has replaced it.
-        self.blocked = False
+        #: Why the socket broke (a ConnectionLost), None while it works: requests only wait in line
+        #: until the reader thread has replaced it.
+        self.broken: Exception | None = None
 
     def take(self) -> bool:
         """Take the turn if it is free."""
@@ -53,10 +54,10 @@ class Turns:
     def ask(self, pending: Pending) -> bool:
         """A request wants to read: take the turn, or stand in line (True: taken)."""
         self._asked = time.monotonic()
-        if not self.blocked and self.take():
+        if self.broken is None and self.take():
             return True
         self._line[pending] = None
-        if not self.blocked and self.take():  # given back before the line was joined: nobody told us
+        if self.broken is None and self.take():  # given back before the line was joined: nobody told us
             self._line.pop(pending, None)
             return True
         return False
